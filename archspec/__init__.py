@@ -1,0 +1,50 @@
+"""archspec: neural-network architectures as YAML, checked without TensorFlow, built into Keras.
+
+>>> import archspec
+>>> spec = archspec.load("architectures/vgg16.yaml", classes=10)   # doctest: +SKIP
+>>> archspec.summary(spec).total_params                              # doctest: +SKIP
+>>> model = archspec.build(spec)                                     # a keras.Model  # doctest: +SKIP
+
+Importing archspec does not import TensorFlow: ``load``, ``loads`` and ``summary`` stay pure
+Python; ``build`` imports Keras on first use.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from archspec.errors import SpecError
+from archspec.ops import register_layer
+from archspec.spec import Spec, load, loads
+
+__version__ = "0.1.0"
+__all__ = ["Spec", "SpecError", "build", "load", "loads", "summary", "register_layer", "HyperModel"]
+
+
+def summary(spec: Spec | str | Path, **params: Any):
+    """Analyze a spec (or path): per-layer shapes, parameters, MACs, receptive fields.
+
+    Returns an :class:`archspec.analyze.Analysis`; ``print(format_table(a))`` shows it, and
+    ``a.to_dict()`` is the stable JSON form.
+    """
+    if not isinstance(spec, Spec):
+        spec = load(spec, **params)
+    elif params:
+        spec = spec.with_params(**params)
+    return spec.analyze()
+
+
+def build(spec: Spec | str | Path, **params: Any):
+    """Build a spec (or path) into a ``keras.Model`` (see :func:`archspec.builder.build`)."""
+    from archspec.builder import build as _build
+
+    return _build(spec, **params)
+
+
+def __getattr__(name: str):
+    if name == "HyperModel":  # imports keras_tuner
+        from archspec.tune import HyperModel
+
+        return HyperModel
+    raise AttributeError(f"module 'archspec' has no attribute {name!r}")

@@ -1,0 +1,98 @@
+"""The contract between the op registry and the analyzer's shape rules (pure Python).
+
+A *rule* is a function ``rule(args, shapes) -> Result``:
+
+- ``args``: the layer's keyword arguments as written in the spec (aliases already mapped to
+  Keras names, expressions already evaluated), *without* Keras' defaults filled in: a rule
+  applies the defaults itself with :func:`arg`.
+- ``shapes``: one shape per input tensor, each a tuple *without* the batch dimension, whose
+  items are ``int`` or ``None`` (unknown size, e.g. a variable-size image).
+
+It returns a :class:`Result`, or raises :class:`ShapeError` for inputs it cannot accept (the
+resolver turns that into a located ``SpecError``), or :class:`NoRule` when it cannot decide
+(e.g. ``data_format="channels_first"``): the analyzer then asks Keras and says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+Shape = tuple  # tuple[int | None, ...], without the batch dimension
+
+
+class ShapeError(Exception):
+    """Inputs a layer cannot accept. ``hint`` is optional advice for the user."""
+
+    def __init__(self, message: str, *, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class NoRule(Exception):
+    """The rule cannot analyze this configuration; fall back to Keras."""
+
+
+@dataclass
+class Result:
+    """What a layer does to shapes, and what it costs.
+
+    Attributes:
+        shape: output shape without the batch dimension.
+        params: trainable parameters.
+        non_trainable: non-trainable parameters (e.g. batch-norm moving statistics).
+        macs: multiply-accumulates for one sample (not FLOPs: FLOPs = 2 x MACs).
+        window: for the receptive field, the effective (dilated) kernel size per spatial
+            dimension of a sliding-window op (conv, pool); None when the op does not slide.
+        strides: the window's strides per spatial dimension (with ``window``).
+        rf: ``"window"`` (uses window/strides), ``"global"`` (every output sees the whole
+            input: dense on flattened, global pooling), ``"same"`` (element-wise / merge:
+            keeps the largest input receptive field), or ``"up"`` (transposed/upsampling:
+            jump divided by ``strides``).
+    """
+
+    shape: Shape
+    params: int = 0
+    non_trainable: int = 0
+    macs: int = 0
+    window: tuple | None = None
+    strides: tuple | None = None
+    rf: str = "same"
+
+
+Rule = Callable[[dict, Sequence[Shape]], Result]
+
+_MISSING = object()
+
+
+def arg(args: dict, name: str, default: Any = _MISSING) -> Any:
+    """``args[name]``, or the Keras default ``default`` when the spec left it out."""
+    if name in args:
+        return args[name]
+    if default is _MISSING:
+        raise ShapeError(f"missing required argument `{name}`")
+    return default
+
+
+def ntuple(value: Any, n: int, name: str) -> tuple:
+    """Standardize an int-or-sequence argument to a tuple of ``n`` ints (as Keras does)."""
+    if isinstance(value, bool):
+        raise ShapeError(f"`{name}` must be an integer or a list of {n} integers, got {value!r}")
+    if isinstance(value, int):
+        return (value,) * n
+    if isinstance(value, (list, tuple)) and len(value) == n and all(
+        isinstance(v, int) and not isinstance(v, bool) for v in value
+    ):
+        return tuple(value)
+    raise ShapeError(f"`{name}` must be an integer or a list of {n} integers, got {value!r}")
+
+
+def prod(values) -> int | None:
+    """Product of sizes, None if any is unknown."""
+    out = 1
+    for v in values:
+        if v is None:
+            return None
+        out *= v
+    return out

@@ -1,0 +1,40 @@
+"""Ask Keras for an op's output shape and parameter counts, when no pure-Python rule exists.
+
+This imports Keras (and so TensorFlow): the summary marks such layers, so a user knows why
+analysis took seconds rather than milliseconds. MACs are unknown (None) for them.
+"""
+
+from __future__ import annotations
+
+from archspec.analyze.base import Result
+from archspec.errors import Loc, SpecError
+
+
+def keras_result(op, args: dict, shapes: list, loc: Loc) -> Result:
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        cls = op.keras_class()
+        layer = cls(**args)
+        batched = [(None,) + tuple(s) for s in shapes]
+        arg = batched if op.multi_input else batched[0]
+        out = layer.compute_output_shape(arg)
+        if not layer.built:
+            layer.build(arg)
+    except SpecError:
+        raise
+    except Exception as exc:  # Keras' own validation: report it, located
+        raise SpecError(f"{op.cls}: {exc}", loc, received=args) from None
+    if isinstance(out, (list, tuple)) and out and isinstance(out[0], (list, tuple)):
+        raise SpecError(f"{op.cls} has several outputs, which specs do not support yet", loc)
+    trainable = sum(_size(w.shape) for w in layer.trainable_weights)
+    non_trainable = sum(_size(w.shape) for w in layer.non_trainable_weights)
+    return Result(tuple(out[1:]), trainable, non_trainable, None, rf="same")
+
+
+def _size(shape) -> int:
+    n = 1
+    for v in shape:
+        n *= int(v)
+    return n

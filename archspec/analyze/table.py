@@ -1,0 +1,68 @@
+"""The human-readable summary table (``archspec summary``)."""
+
+from __future__ import annotations
+
+from archspec.analyze import Analysis
+from archspec.analyze.receptive import GLOBAL
+
+
+def _shape(shape) -> str:
+    return "(" + ", ".join(["None"] + ["None" if v is None else str(v) for v in shape]) + ")"
+
+
+def _num(n) -> str:
+    return "?" if n is None else f"{n:,}"
+
+
+def _rf(rf) -> str:
+    if rf is None:
+        return ""
+    if rf == GLOBAL:
+        return "global"
+    size, jump = rf
+    s = "x".join(str(v) for v in size) if len(set(size)) > 1 else str(size[0]) if size else ""
+    j = "x".join(f"{v:g}" for v in jump) if len(set(jump)) > 1 else (f"{jump[0]:g}" if jump else "")
+    return f"{s} /{j}"
+
+
+def human_bytes(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{n} B"
+        n /= 1024
+    return f"{n:.1f} GiB"  # pragma: no cover
+
+
+def format_table(analysis: Analysis, *, show_source: bool = False) -> str:
+    """A Keras-like summary with MACs and receptive field (size /jump) columns."""
+    head = ["Layer (op)", "Output shape", "Params", "MACs", "RF /jump"]
+    rows = []
+    for r in analysis.layers:
+        label = f"{r.name} ({r.op})" + (" *" if r.fallback else "")
+        row = [label, _shape(r.output_shape), _num(r.params), _num(r.macs), _rf(r.receptive_field)]
+        if show_source:
+            row.append(r.source)
+        rows.append(row)
+    if show_source:
+        head.append("Source")
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(head)]
+    right = {2, 3}
+
+    def line(cells):
+        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    sep = "-" * (sum(widths) + 2 * (len(widths) - 1))
+    out = [f'Model: "{analysis.name}"', sep, line(head), sep, *(line(r) for r in rows), sep]
+    out += [
+        f"Total params: {analysis.total_params:,} ({human_bytes(analysis.total_params * 4)})",
+        f"Trainable params: {analysis.trainable_params:,}",
+        f"Non-trainable params: {analysis.non_trainable_params:,}",
+        f"MACs (multiply-accumulates) per sample: {analysis.macs:,} "
+        f"(= {2 * analysis.macs / 1e9:.3g} GFLOPs)",
+        f"Activation memory per sample (float32): {human_bytes(analysis.activation_bytes)}",
+    ]
+    if analysis.fallback_layers:
+        out.append(f"* analyzed by Keras (no archspec rule; MACs unknown): "
+                   + ", ".join(analysis.fallback_layers[:10])
+                   + (" ..." if len(analysis.fallback_layers) > 10 else ""))
+    return "\n".join(out)

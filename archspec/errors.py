@@ -1,0 +1,103 @@
+"""The one exception type for a user's mistake: `SpecError`, always located.
+
+A `SpecError` says *where* (file, line, column, YAML path), *what* is wrong, *what was
+received* and, when we can guess, a *hint* ("did you mean `filters`?"). The CLI prints
+it in a few lines and exits with status 2; a traceback is reserved for our own bugs.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Iterable
+
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class Loc:
+    """A position in a source file (1-based line and column) and the YAML path there."""
+
+    file: str = "<string>"
+    line: int = 0
+    col: int = 0
+    path: str = ""
+
+    def at(self, path: str) -> "Loc":
+        """The same position with another YAML path."""
+        return Loc(self.file, self.line, self.col, path)
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.col}" if self.line else self.file
+        return where
+
+
+class SpecError(Exception):
+    """A mistake in a spec (or in the values given to it), located in its source.
+
+    Attributes:
+        message: what is wrong, in one sentence.
+        loc: where (file, line, column and YAML path); may be None for errors with no source.
+        received: the offending value, shown as `Received: ...`.
+        hint: a suggestion, shown as `Hint: ...`.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        loc: Loc | None = None,
+        *,
+        received=_MISSING,
+        hint: str | None = None,
+    ):
+        self.message = message
+        self.loc = loc
+        self.received = received
+        self.hint = hint
+        self.trace: list[str] = []  # "in block `x` called at file:line:col", innermost first
+        super().__init__(self.format())
+
+    def add_trace(self, line: str) -> "SpecError":
+        """Record one enclosing context (e.g. the block call that led here)."""
+        self.trace.append(line)
+        self.args = (self.format(),)
+        return self
+
+    @property
+    def path(self) -> str:
+        return self.loc.path if self.loc else ""
+
+    def format(self) -> str:
+        """The error as the CLI prints it: location line, message, received value, hint."""
+        lines = []
+        head = ""
+        if self.loc is not None:
+            head = str(self.loc)
+            if self.loc.path:
+                head += f": at `{self.loc.path}`"
+            head += ": "
+        lines.append(f"{head}error: {self.message}")
+        if self.received is not _MISSING:
+            lines.append(f"  Received: {_short_repr(self.received)}")
+        if self.hint:
+            lines.append(f"  Hint: {self.hint}")
+        for line in getattr(self, "trace", ()):
+            lines.append(f"  In: {line}")
+        return "\n".join(lines)
+
+
+def _short_repr(value, limit: int = 200) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def did_you_mean(word: str, choices: Iterable[str], *, n: int = 1) -> str | None:
+    """A "did you mean `x`?" hint for a misspelled name, or None if nothing is close."""
+    matches = difflib.get_close_matches(str(word), [str(c) for c in choices], n=n, cutoff=0.6)
+    if not matches:
+        lowered = {str(c).lower(): str(c) for c in choices}
+        if str(word).lower() in lowered:
+            matches = [lowered[str(word).lower()]]
+    if not matches:
+        return None
+    return "did you mean " + " or ".join(f"`{m}`" for m in matches) + "?"

@@ -1,0 +1,93 @@
+"""The spec language, pure Python: load, validate and resolve a YAML architecture.
+
+>>> from archspec.spec import loads
+>>> spec = loads('''
+... name: tiny
+... input: {shape: [28, 28, 1]}
+... body:
+...   - conv2d: {filters: 8, kernel_size: 3}
+...   - flatten
+...   - dense: {units: 10, activation: softmax}
+... ''')
+>>> spec.output_shapes
+[(10,)]
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from archspec.errors import Loc, SpecError
+from archspec.graph import Graph
+from archspec.spec.document import Document, load_document
+from archspec.spec.resolve import Resolver
+from archspec.spec.space import Chooser, default_chooser
+
+__all__ = ["Spec", "load", "loads", "SpecError"]
+
+
+class Spec:
+    """A validated, resolved spec: its graph IR, parameters and train section.
+
+    Attributes:
+        name: the model name.
+        path: the file it was read from (or ``<string>``).
+        params: every parameter, with overrides applied.
+        graph: the resolved :class:`~archspec.graph.Graph` (layers with analyzed shapes).
+        train: the ``train`` section (a dict with source locations), or None.
+        spaces: the search spaces met while resolving (their defaults, or a tuner's choices).
+    """
+
+    def __init__(self, document: Document, overrides: dict, chooser: Chooser = default_chooser,
+                 override_loc: Loc | None = None):
+        self.document = document
+        self.overrides = dict(overrides)
+        resolved = Resolver(document, overrides, chooser=chooser, override_loc=override_loc).run()
+        self.graph: Graph = resolved.graph
+        self.params: dict = resolved.params
+        self.train = resolved.train
+        self.spaces = resolved.spaces
+        self.name: str = self.graph.name
+        self.path: str = document.path
+
+    def __repr__(self) -> str:
+        return f"<Spec {self.name!r} from {self.path}: {len(self.graph.layers)} layers>"
+
+    @property
+    def input_shapes(self) -> list[tuple]:
+        return [tuple(self.graph[n].shape) for n in self.graph.inputs]
+
+    @property
+    def output_shapes(self) -> list[tuple]:
+        return [tuple(self.graph[n].shape) for n in self.graph.outputs]
+
+    def with_params(self, chooser: Chooser | None = None, **params: Any) -> "Spec":
+        """The same document resolved again with more parameter overrides."""
+        return Spec(self.document, {**self.overrides, **params}, chooser or default_chooser)
+
+    def analyze(self):
+        """Per-layer shapes, parameters, MACs, receptive fields (see :mod:`archspec.analyze`)."""
+        from archspec.analyze import analyze_graph
+
+        return analyze_graph(self.graph)
+
+    def to_yaml(self) -> str:
+        """The fully resolved spec as YAML: one step per layer, every value concrete."""
+        from archspec.spec.export import resolved_yaml
+
+        return resolved_yaml(self)
+
+
+def load(path: str | Path, *, chooser: Chooser = default_chooser, **params: Any) -> Spec:
+    """Read, validate and resolve the spec file at ``path``; ``params`` override its `params`.
+
+    Raises:
+        SpecError: for any mistake in the file or the parameters, with its location.
+    """
+    return Spec(load_document(path), params, chooser, Loc("<params>"))
+
+
+def loads(text: str, *, file: str = "<string>", chooser: Chooser = default_chooser, **params: Any) -> Spec:
+    """Like :func:`load`, from YAML text (relative `use`/`extends` paths: from the cwd)."""
+    return Spec(load_document(file, text=text), params, chooser, Loc("<params>"))

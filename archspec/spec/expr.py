@@ -1,0 +1,255 @@
+"""A small, safe expression language for spec values, evaluated over Python's ``ast``.
+
+In a spec string:
+
+- ``$name`` (the whole string) is the value of parameter/argument ``name``, with its type;
+- ``${expr}`` (the whole string) is the value of the expression, with its type;
+- ``"block${i + 1}_conv"`` interpolates each ``${...}`` into the string.
+
+Expressions allow numbers, strings, booleans, ``None``, lists, names bound in the current
+scope, arithmetic (``+ - * / // % **``), comparisons, ``and``/``or``/``not``, ``x if c else y``,
+subscripts (``convs[2]``) and the functions ``min max int float round abs len str bool``.
+Nothing else: no attribute access, no other calls, no dunder names, no comprehensions. There is
+no ``eval``: the tree is walked node by node, and sizes are bounded so that ``9**9**9`` or
+``"a" * 10**9`` is refused instead of exhausting the machine.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import operator
+import re
+from typing import Any, Mapping
+
+from archspec.errors import Loc, SpecError, did_you_mean
+
+FUNCTIONS = {
+    "min": min,
+    "max": max,
+    "int": int,
+    "float": float,
+    "round": round,
+    "abs": abs,
+    "len": len,
+    "str": str,
+    "bool": bool,
+}
+
+_BINOPS = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+    ast.Pow: operator.pow,
+}
+_CMPOPS = {
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+    ast.In: lambda a, b: a in b,
+    ast.NotIn: lambda a, b: a not in b,
+}
+MAX_INT_BITS = 128
+MAX_LEN = 100_000
+MAX_EXPR_CHARS = 2_000
+
+WHOLE_NAME = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)$")
+WHOLE_EXPR = re.compile(r"^\$\{([^{}]*)\}$")
+EMBEDDED = re.compile(r"\$\{([^{}]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def has_expr(value: Any) -> bool:
+    """True if ``value`` is a string that contains a ``$name`` or ``${...}`` expression."""
+    return isinstance(value, str) and "$" in value and EMBEDDED.search(value) is not None
+
+
+def evaluate_string(text: str, scope: Mapping[str, Any], loc: Loc | None = None) -> Any:
+    """Evaluate a spec string: a whole ``$name``/``${expr}`` keeps its type, else interpolate."""
+    m = WHOLE_NAME.match(text)
+    if m:
+        return _lookup(m.group(1), scope, loc, text)
+    m = WHOLE_EXPR.match(text)
+    if m:
+        return evaluate(m.group(1), scope, loc)
+
+    def repl(match: re.Match) -> str:
+        if match.group(1) is not None:
+            value = evaluate(match.group(1), scope, loc)
+        else:
+            value = _lookup(match.group(2), scope, loc, text)
+        return str(value)
+
+    return EMBEDDED.sub(repl, text)
+
+
+def evaluate(source: str, scope: Mapping[str, Any], loc: Loc | None = None) -> Any:
+    """Evaluate one expression (the text inside ``${...}``) in ``scope``."""
+    if len(source) > MAX_EXPR_CHARS:
+        raise SpecError("the expression is too long", loc, received=source[:80] + "...")
+    try:
+        tree = ast.parse(source.strip(), mode="eval")
+    except SyntaxError as exc:
+        raise SpecError(
+            f"invalid expression: {exc.msg}",
+            loc,
+            received=source,
+            hint="expressions use Python syntax: ${filters * 2}, ${max(1, n // 2)}",
+        ) from None
+    return _Evaluator(scope, loc, source).visit(tree.body)
+
+
+def _lookup(name: str, scope: Mapping[str, Any], loc: Loc | None, source: str) -> Any:
+    if name in scope:
+        return scope[name]
+    raise SpecError(
+        f"unknown name `{name}` in expression",
+        loc,
+        received=source,
+        hint=did_you_mean(name, scope) or _known(scope),
+    )
+
+
+def _known(scope: Mapping[str, Any]) -> str:
+    names = sorted(k for k in scope if not k.startswith("_"))
+    if not names:
+        return "no parameters or arguments are defined here"
+    return "names defined here: " + ", ".join(names[:20])
+
+
+class _Evaluator:
+    def __init__(self, scope: Mapping[str, Any], loc: Loc | None, source: str):
+        self.scope = scope
+        self.loc = loc
+        self.source = source
+
+    def fail(self, message: str, hint: str | None = None) -> SpecError:
+        return SpecError(message, self.loc, received=self.source, hint=hint)
+
+    def visit(self, node: ast.AST) -> Any:
+        method = getattr(self, "visit_" + type(node).__name__, None)
+        if method is None:
+            raise self.fail(
+                f"`{type(node).__name__}` is not allowed in expressions",
+                hint="allowed: arithmetic, comparisons, `x if c else y`, lists, indexing, "
+                + ", ".join(sorted(FUNCTIONS)),
+            )
+        return self.check(method(node))
+
+    def check(self, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            if value.bit_length() > MAX_INT_BITS:
+                raise self.fail("the expression's value is too large")
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise self.fail("the expression's value is not a finite number")
+        elif isinstance(value, (str, list, tuple)) and len(value) > MAX_LEN:
+            raise self.fail("the expression's value is too long")
+        return value
+
+    def visit_Constant(self, node: ast.Constant) -> Any:
+        if isinstance(node.value, (int, float, str, bool)) or node.value is None:
+            return node.value
+        raise self.fail(f"the constant {node.value!r} is not allowed")
+
+    def visit_Name(self, node: ast.Name) -> Any:
+        if node.id.startswith("__"):
+            raise self.fail(f"the name `{node.id}` is not allowed")
+        if node.id in ("True", "False", "None"):  # pragma: no cover (parsed as Constant)
+            return {"True": True, "False": False, "None": None}[node.id]
+        return _lookup(node.id, self.scope, self.loc, self.source)
+
+    def visit_List(self, node: ast.List) -> list:
+        return [self.visit(e) for e in node.elts]
+
+    visit_Tuple = visit_List
+
+    def visit_UnaryOp(self, node: ast.UnaryOp) -> Any:
+        value = self.visit(node.operand)
+        if isinstance(node.op, ast.Not):
+            return not value
+        if isinstance(node.op, (ast.USub, ast.UAdd)):
+            self._need_number(value)
+            return -value if isinstance(node.op, ast.USub) else +value
+        raise self.fail("this unary operator is not allowed")
+
+    def visit_BinOp(self, node: ast.BinOp) -> Any:
+        op = _BINOPS.get(type(node.op))
+        if op is None:
+            raise self.fail(f"the operator `{type(node.op).__name__}` is not allowed")
+        left, right = self.visit(node.left), self.visit(node.right)
+        if isinstance(node.op, ast.Pow):
+            self._need_number(left)
+            self._need_number(right)
+            if abs(right) > 64 or (abs(left) > 2**32 and abs(right) > 1):
+                raise self.fail("the power is too large (exponent at most 64)")
+        if isinstance(node.op, ast.Mult):
+            for seq, n in ((left, right), (right, left)):
+                if isinstance(seq, (str, list)) and isinstance(n, int) and len(seq) * n > MAX_LEN:
+                    raise self.fail("the expression's value is too long")
+        try:
+            return op(left, right)
+        except ZeroDivisionError:
+            raise self.fail("division by zero") from None
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise self.fail(f"cannot compute this: {exc}") from None
+
+    def visit_BoolOp(self, node: ast.BoolOp) -> Any:
+        is_and = isinstance(node.op, ast.And)
+        value = None
+        for operand in node.values:
+            value = self.visit(operand)
+            if (not value) if is_and else value:
+                return value
+        return value
+
+    def visit_Compare(self, node: ast.Compare) -> bool:
+        left = self.visit(node.left)
+        for op_node, right_node in zip(node.ops, node.comparators):
+            right = self.visit(right_node)
+            op = _CMPOPS.get(type(op_node))
+            if op is None:
+                raise self.fail(f"the comparison `{type(op_node).__name__}` is not allowed")
+            try:
+                if not op(left, right):
+                    return False
+            except TypeError as exc:
+                raise self.fail(f"cannot compare: {exc}") from None
+            left = right
+        return True
+
+    def visit_IfExp(self, node: ast.IfExp) -> Any:
+        return self.visit(node.body) if self.visit(node.test) else self.visit(node.orelse)
+
+    def visit_Subscript(self, node: ast.Subscript) -> Any:
+        container = self.visit(node.value)
+        if isinstance(node.slice, ast.Slice):
+            raise self.fail("slices are not allowed; index one item: ${convs[2]}")
+        index = self.visit(node.slice)
+        try:
+            return container[index]
+        except (IndexError, KeyError, TypeError) as exc:
+            raise self.fail(f"cannot index: {exc}") from None
+
+    def visit_Call(self, node: ast.Call) -> Any:
+        if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
+            name = node.func.id if isinstance(node.func, ast.Name) else type(node.func).__name__
+            raise self.fail(
+                f"calling `{name}` is not allowed",
+                hint="allowed functions: " + ", ".join(sorted(FUNCTIONS)),
+            )
+        if node.keywords:
+            raise self.fail("keyword arguments are not allowed in calls")
+        args = [self.visit(a) for a in node.args]
+        try:
+            return FUNCTIONS[node.func.id](*args)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise self.fail(f"`{node.func.id}` failed: {exc}") from None
+
+    def _need_number(self, value: Any) -> None:
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise self.fail(f"a number is needed here, got {value!r}")

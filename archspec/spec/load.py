@@ -1,0 +1,214 @@
+"""Safe YAML loading that remembers where every key and value came from.
+
+Only the safe YAML subset is accepted (PyYAML's ``SafeLoader``): a Python tag such as
+``!!python/object/apply:os.system`` is a located ``SpecError``, never a call. Mappings load as
+:class:`YDict` and sequences as :class:`YList`, which are a plain ``dict`` and ``list`` that
+also know the :class:`~archspec.errors.Loc` of each key and item. Duplicate keys are an error
+(PyYAML would silently keep the last). Anchors and aliases are allowed, but their expanded size
+is bounded, so an "alias bomb" is refused at once instead of exhausting memory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from archspec.errors import Loc, SpecError
+
+#: The largest number of YAML nodes a document may expand to, aliases counted at each use.
+MAX_NODES = 200_000
+#: The largest spec file we read, in bytes.
+MAX_BYTES = 5_000_000
+
+
+class YDict(dict):
+    """A dict that knows where it and each of its keys and values came from."""
+
+    loc: Loc = Loc()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.key_locs: dict = {}
+        self.value_locs: dict = {}
+
+    def key_loc(self, key) -> Loc:
+        return self.key_locs.get(key, self.loc)
+
+    def value_loc(self, key) -> Loc:
+        return self.value_locs.get(key, self.key_loc(key))
+
+
+class YList(list):
+    """A list that knows where it and each of its items came from."""
+
+    loc: Loc = Loc()
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.item_locs: list = []
+
+    def item_loc(self, index: int) -> Loc:
+        if 0 <= index < len(self.item_locs):
+            return self.item_locs[index]
+        return self.loc
+
+
+def loc_of(container, key, path: str) -> Loc:
+    """The location of ``container[key]`` (value), labelled with YAML path ``path``."""
+    if isinstance(container, YDict):
+        return container.value_loc(key).at(path)
+    if isinstance(container, YList) and isinstance(key, int):
+        return container.item_loc(key).at(path)
+    base = getattr(container, "loc", Loc())
+    return base.at(path)
+
+
+def _loc(node: Node, file: str) -> Loc:
+    mark = node.start_mark
+    return Loc(file, mark.line + 1, mark.column + 1)
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that counts alias expansion while composing."""
+
+    def __init__(self, stream, file: str):
+        super().__init__(stream)
+        self.file = file
+        self._sizes: dict[int, int] = {}
+        self._total = 0
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            anchor = event.anchor
+            node = self.anchors.get(anchor)
+            if node is not None:
+                self._count(self._sizes.get(id(node), 1), event.start_mark)
+        node = super().compose_node(parent, index)
+        return node
+
+    def compose_scalar_node(self, anchor):
+        node = super().compose_scalar_node(anchor)
+        self._sizes[id(node)] = 1
+        self._count(1, node.start_mark)
+        return node
+
+    def compose_sequence_node(self, anchor):
+        node = super().compose_sequence_node(anchor)
+        self._sizes[id(node)] = 1 + sum(self._sizes.get(id(n), 1) for n in node.value)
+        self._count(1, node.start_mark)
+        return node
+
+    def compose_mapping_node(self, anchor):
+        node = super().compose_mapping_node(anchor)
+        self._sizes[id(node)] = 1 + sum(
+            self._sizes.get(id(k), 1) + self._sizes.get(id(v), 1) for k, v in node.value
+        )
+        self._count(1, node.start_mark)
+        return node
+
+    def _count(self, n: int, mark) -> None:
+        self._total += n
+        if self._total > MAX_NODES:
+            raise SpecError(
+                f"the YAML document expands to more than {MAX_NODES:,} nodes "
+                "(anchors and aliases nested too deep: an 'alias bomb'?)",
+                Loc(self.file, mark.line + 1, mark.column + 1),
+                hint="use `blocks` and `repeat` for repetition instead of nested YAML aliases",
+            )
+
+
+def _to_python(node: Node, loader: _Loader, file: str, path: str, depth: int = 0):
+    """Construct Python values from composed nodes, attaching locations."""
+    if depth > 200:
+        raise SpecError("the YAML document is nested too deep", _loc(node, file).at(path))
+    if isinstance(node, ScalarNode):
+        try:
+            return loader.construct_object(node, deep=True)
+        except yaml.constructor.ConstructorError as exc:
+            raise _tag_error(exc, node, file, path) from None
+    if isinstance(node, SequenceNode):
+        if node.tag != "tag:yaml.org,2002:seq":
+            raise _tag_error(None, node, file, path)
+        out = YList()
+        out.loc = _loc(node, file).at(path)
+        for i, item in enumerate(node.value):
+            out.append(_to_python(item, loader, file, f"{path}[{i}]", depth + 1))
+            out.item_locs.append(_loc(item, file).at(f"{path}[{i}]"))
+        return out
+    if isinstance(node, MappingNode):
+        if node.tag not in ("tag:yaml.org,2002:map", "tag:yaml.org,2002:omap"):
+            raise _tag_error(None, node, file, path)
+        loader.flatten_mapping(node)  # resolves YAML merge keys (<<)
+        out = YDict()
+        out.loc = _loc(node, file).at(path)
+        for key_node, value_node in node.value:
+            key = _to_python(key_node, loader, file, path, depth + 1)
+            sub = f"{path}.{key}" if path else str(key)
+            if isinstance(key, (YDict, YList)):
+                raise SpecError("a mapping key must be a plain value", _loc(key_node, file).at(path))
+            if key in out:
+                raise SpecError(
+                    f"duplicate key `{key}`",
+                    _loc(key_node, file).at(sub),
+                    hint=f"`{key}` is already defined at line {out.key_loc(key).line}",
+                )
+            out[key] = _to_python(value_node, loader, file, sub, depth + 1)
+            out.key_locs[key] = _loc(key_node, file).at(sub)
+            out.value_locs[key] = _loc(value_node, file).at(sub)
+        return out
+    raise SpecError("unsupported YAML node", _loc(node, file).at(path))  # pragma: no cover
+
+
+def _tag_error(exc, node: Node, file: str, path: str) -> SpecError:
+    return SpecError(
+        f"the YAML tag `{node.tag}` is not allowed: specs are data, they never run code",
+        _loc(node, file).at(path),
+        hint="remove the tag; only plain YAML (mappings, lists, strings, numbers, booleans) is read",
+    )
+
+
+def load_yaml(text: str, file: str = "<string>"):
+    """Parse YAML text into YDict/YList/scalars with locations. Raises SpecError.
+
+    >>> data = load_yaml("a: {b: 1}\\n")
+    >>> data["a"]["b"], data["a"].value_loc("b").line
+    (1, 1)
+    """
+    if len(text) > MAX_BYTES:
+        raise SpecError(f"the file is larger than {MAX_BYTES:,} bytes", Loc(file))
+    loader = _Loader(text, file)
+    try:
+        try:
+            node = loader.get_single_node()
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            loc = Loc(file, mark.line + 1, mark.column + 1) if mark else Loc(file)
+            problem = exc.problem or "invalid YAML"
+            context = f" ({exc.context})" if exc.context else ""
+            raise SpecError(
+                f"YAML syntax error: {problem}{context}",
+                loc,
+                hint="check indentation, colons after keys, and matching brackets and quotes",
+            ) from None
+        except yaml.YAMLError as exc:
+            raise SpecError(f"YAML error: {exc}", Loc(file)) from None
+        if node is None:
+            raise SpecError("the file is empty", Loc(file, 1, 1), hint="a spec needs at least `body:`")
+        return _to_python(node, loader, file, "")
+    finally:
+        loader.dispose()
+
+
+def read_yaml(path: str | Path):
+    """Read and parse a YAML file (see :func:`load_yaml`)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError("file not found", Loc(str(path)), received=str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"cannot read the file: {exc}", Loc(str(path))) from None
+    return load_yaml(text, str(path))
