@@ -10,6 +10,7 @@ is bounded, so an "alias bomb" is refused at once instead of exhausting memory.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -71,7 +72,7 @@ def _loc(node: Node, file: str) -> Loc:
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that counts alias expansion while composing."""
+    """SafeLoader that counts alias expansion while composing, with YAML 1.2 floats."""
 
     def __init__(self, stream, file: str):
         super().__init__(stream)
@@ -118,6 +119,16 @@ class _Loader(yaml.SafeLoader):
                 Loc(self.file, mark.line + 1, mark.column + 1),
                 hint="use `blocks` and `repeat` for repetition instead of nested YAML aliases",
             )
+
+
+# PyYAML follows YAML 1.1, where `1e-4` (no dot, or no exponent sign) is a *string*; YAML 1.2
+# and every user read it as a float. Resolve those as floats too.
+_Loader.yaml_implicit_resolvers = {k: list(v) for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
 
 
 def _to_python(node: Node, loader: _Loader, file: str, path: str, depth: int = 0):

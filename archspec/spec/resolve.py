@@ -248,7 +248,7 @@ class Resolver:
             kind, raw = step, None
         elif isinstance(step, dict) and len(step) == 1:
             kind, raw = next(iter(step.items()))
-            loc = loc_of(step, kind, f"{path}.{kind}") if isinstance(step, YDict) else loc
+            loc = step.key_loc(kind).at(f"{path}.{kind}") if isinstance(step, YDict) else loc
             path = f"{path}.{kind}"
         elif isinstance(step, dict):
             keys = list(step)

@@ -1,0 +1,208 @@
+"""The ``archspec`` command line.
+
+    archspec validate SPEC [--set k=v ...]
+    archspec summary SPEC [--set k=v ...] [--json] [--source]
+    archspec build SPEC [--set k=v ...] -o model.keras
+    archspec resolve SPEC [--set k=v ...]
+    archspec ops [FILTER]
+    archspec zoo
+
+A mistake in a spec prints a located error in a few lines and exits with status 2, never a
+traceback. argparse (stdlib) is enough here and keeps ``archspec summary`` fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from archspec.errors import Loc, SpecError
+
+EXIT_USER_ERROR = 2
+
+
+def parse_sets(items: list[str] | None) -> dict:
+    """``["classes=10", "width=0.5"]`` -> ``{"classes": 10, "width": 0.5}`` (values are YAML)."""
+    from archspec.spec.load import load_yaml
+
+    out: dict = {}
+    for i, item in enumerate(items or []):
+        loc = Loc("<command line>", 0, 0, f"--set[{i}]")
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise SpecError("`--set` takes NAME=VALUE", loc, received=item,
+                            hint="e.g. --set classes=10 --set input_shape=[32,32,3]")
+        try:
+            value = load_yaml(text, "<--set>") if text.strip() else None
+        except SpecError:
+            value = text  # not YAML: take it as a string
+        out[key] = _plain(value)
+    return out
+
+
+def _plain(value):
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _load(args):
+    import archspec
+
+    return archspec.load(args.spec, **parse_sets(args.set))
+
+
+def cmd_validate(args) -> int:
+    spec = _load(args)
+    a = spec.analyze()
+    print(f"{args.spec}: OK: {spec.name}, {len(spec.graph.layers)} layers, "
+          f"{a.total_params:,} parameters, output {', '.join(map(str, spec.output_shapes))}")
+    return 0
+
+
+def cmd_summary(args) -> int:
+    from archspec.analyze.table import format_table
+
+    analysis = _load(args).analyze()
+    if args.json:
+        print(json.dumps(analysis.to_dict(), indent=None if args.compact else 1))
+    else:
+        print(format_table(analysis, show_source=args.source))
+    return 0
+
+
+def cmd_build(args) -> int:
+    import archspec
+
+    spec = _load(args)
+    out = Path(args.output)
+    if out.suffix != ".keras":
+        raise SpecError("the output must be a `.keras` file", Loc("<command line>", 0, 0, "--output"),
+                        received=str(out))
+    model = archspec.build(spec)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp.keras")
+    model.save(tmp)
+    os.replace(tmp, out)  # atomic: a crash never leaves half a file
+    print(f"wrote {out} ({model.count_params():,} parameters)")
+    return 0
+
+
+def cmd_resolve(args) -> int:
+    sys.stdout.write(_load(args).to_yaml())
+    return 0
+
+
+def cmd_ops(args) -> int:
+    from archspec.ops import registry
+
+    reg = registry()
+    for name in reg.names():
+        op = reg.get(name)
+        if args.filter and args.filter.lower() not in name and args.filter.lower() not in op.cls.lower():
+            continue
+        mark = "" if op.rule else "  (analyzed by Keras)"
+        print(f"{name:32s} {op.module}.{op.cls}{mark}")
+    return 0
+
+
+def zoo_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "architectures"
+
+
+def cmd_zoo(args) -> int:
+    import archspec
+
+    root = zoo_dir()
+    for path in sorted(root.glob("*.yaml")):
+        try:
+            a = archspec.summary(path)
+            print(f"{path.stem:28s} {a.total_params:>14,} params {a.macs / 1e6:>12,.1f} M MACs")
+        except SpecError as err:  # pragma: no cover (the zoo test keeps these valid)
+            print(f"{path.stem:28s} error: {err.message}")
+    return 0
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("spec", help="the YAML spec file")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE",
+                   help="override a parameter (repeatable); VALUE is YAML: 10, 0.5, [32,32,3]")
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="archspec", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("validate", help="check a spec (no TensorFlow)")
+    _common(p)
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("summary", help="per-layer shapes, parameters, MACs, receptive field (no TensorFlow)")
+    _common(p)
+    p.add_argument("--json", action="store_true", help="print the stable JSON form")
+    p.add_argument("--compact", action="store_true", help="with --json: one line")
+    p.add_argument("--source", action="store_true", help="show where each layer was written")
+    p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser("build", help="build the Keras model and save it as .keras")
+    _common(p)
+    p.add_argument("-o", "--output", required=True, help="the .keras file to write")
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("resolve", help="print the fully expanded spec (templates, repeats, params)")
+    _common(p)
+    p.set_defaults(func=cmd_resolve)
+
+    p = sub.add_parser("ops", help="list the layers a spec can use")
+    p.add_argument("filter", nargs="?", help="only names containing this")
+    p.set_defaults(func=cmd_ops)
+
+    p = sub.add_parser("zoo", help="list the architectures shipped in architectures/")
+    p.set_defaults(func=cmd_zoo)
+
+    _add_plugins(sub)
+    return parser
+
+
+def _add_plugins(sub) -> None:
+    """Subcommands that live with their feature (training, tuning), added when present."""
+    import importlib
+
+    for module in ("archspec.train.command", "archspec.tune_command"):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name and module.startswith(exc.name):
+                continue
+            raise
+        mod.add_parsers(sub)
+
+
+def _version() -> str:
+    from archspec import __version__
+
+    return f"archspec {__version__}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except SpecError as err:
+        print(err.format(), file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
