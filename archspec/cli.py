@@ -53,9 +53,10 @@ def _plain(value):
 
 
 def _load(args):
-    import archspec
+    from archspec.spec import Spec
+    from archspec.spec.document import load_document
 
-    return archspec.load(args.spec, **parse_sets(args.set))
+    return Spec(load_document(args.spec), parse_sets(args.set), override_loc=Loc("<command line>"))
 
 
 def cmd_validate(args) -> int:

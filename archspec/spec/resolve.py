@@ -139,7 +139,8 @@ class Resolver:
         for key in self.overrides:
             if key not in raw:
                 raise SpecError(
-                    f"unknown parameter `{key}`", self.override_loc.at(f"params.{key}"),
+                    f"unknown parameter `{key}`", self.override_loc.at(
+                        f"--set {key}" if self.override_loc.file == "<command line>" else f"params.{key}"),
                     received=self.overrides[key],
                     hint=did_you_mean(key, raw) or ("parameters: " + ", ".join(raw) if raw else
                                                     "this spec declares no `params`"),
