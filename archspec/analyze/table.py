@@ -62,7 +62,7 @@ def format_table(analysis: Analysis, *, show_source: bool = False) -> str:
         f"Activation memory per sample (float32): {human_bytes(analysis.activation_bytes)}",
     ]
     if analysis.fallback_layers:
-        out.append(f"* analyzed by Keras (no archspec rule; MACs unknown): "
+        out.append("* analyzed by Keras (no archspec rule; MACs unknown): "
                    + ", ".join(analysis.fallback_layers[:10])
                    + (" ..." if len(analysis.fallback_layers) > 10 else ""))
     return "\n".join(out)
