@@ -6,6 +6,7 @@
     archspec resolve SPEC [--set k=v ...]
     archspec ops [FILTER]
     archspec zoo
+    archspec schema [-o FILE]
 
 A mistake in a spec prints a located error in a few lines and exits with status 2, never a
 traceback. argparse (stdlib) is enough here and keeps ``archspec summary`` fast.
@@ -113,6 +114,18 @@ def cmd_ops(args) -> int:
     return 0
 
 
+def cmd_schema(args) -> int:
+    from archspec.schema import make_schema
+
+    text = json.dumps(make_schema(), indent=1)
+    if args.output:
+        Path(args.output).write_text(text + "\n")
+        print(f"wrote {args.output}")
+    else:
+        print(text)
+    return 0
+
+
 def zoo_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "architectures"
 
@@ -164,6 +177,10 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ops", help="list the layers a spec can use")
     p.add_argument("filter", nargs="?", help="only names containing this")
     p.set_defaults(func=cmd_ops)
+
+    p = sub.add_parser("schema", help="write the JSON Schema of the spec language (for editors)")
+    p.add_argument("-o", "--output", help="the file to write (default: print)")
+    p.set_defaults(func=cmd_schema)
 
     p = sub.add_parser("zoo", help="list the architectures shipped in architectures/")
     p.set_defaults(func=cmd_zoo)
