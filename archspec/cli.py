@@ -7,6 +7,7 @@
     archspec ops [FILTER]
     archspec zoo
     archspec schema [-o FILE]
+    archspec diff A B [--set k=v] [--set-b k=v]
 
 A mistake in a spec prints a located error in a few lines and exits with status 2, never a
 traceback. argparse (stdlib) is enough here and keeps ``archspec summary`` fast.
@@ -114,6 +115,19 @@ def cmd_ops(args) -> int:
     return 0
 
 
+def cmd_diff(args) -> int:
+    from archspec.diff import diff_specs, format_diff
+    from archspec.spec import Spec
+    from archspec.spec.document import load_document
+
+    sets = parse_sets(args.set)
+    a = Spec(load_document(args.a), sets, override_loc=Loc("<command line>"))
+    b = Spec(load_document(args.b), {**sets, **parse_sets(args.set_b)}, override_loc=Loc("<command line>"))
+    d = diff_specs(a, b)
+    print(format_diff(d))
+    return 0 if d.same or not args.exit_code else 1
+
+
 def cmd_schema(args) -> int:
     from archspec.schema import make_schema
 
@@ -177,6 +191,14 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ops", help="list the layers a spec can use")
     p.add_argument("filter", nargs="?", help="only names containing this")
     p.set_defaults(func=cmd_ops)
+
+    p = sub.add_parser("diff", help="compare two architectures layer by layer (no TensorFlow)")
+    p.add_argument("a")
+    p.add_argument("b")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE", help="overrides for A (and B)")
+    p.add_argument("--set-b", action="append", metavar="NAME=VALUE", help="overrides for B only")
+    p.add_argument("--exit-code", action="store_true", help="exit 1 when they differ (like git diff)")
+    p.set_defaults(func=cmd_diff)
 
     p = sub.add_parser("schema", help="write the JSON Schema of the spec language (for editors)")
     p.add_argument("-o", "--output", help="the file to write (default: print)")
