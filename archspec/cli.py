@@ -8,6 +8,7 @@
     archspec zoo
     archspec schema [-o FILE]
     archspec diff A B [--set k=v] [--set-b k=v]
+    archspec plot SPEC -o FILE.svg|png [--collapse N]
 
 A mistake in a spec prints a located error in a few lines and exits with status 2, never a
 traceback. argparse (stdlib) is enough here and keeps ``archspec summary`` fast.
@@ -128,6 +129,14 @@ def cmd_diff(args) -> int:
     return 0 if d.same or not args.exit_code else 1
 
 
+def cmd_plot(args) -> int:
+    from archspec.plot import write_plot
+
+    path = write_plot(_load(args), args.output, collapse=args.collapse)
+    print(f"wrote {path}")
+    return 0
+
+
 def cmd_schema(args) -> int:
     from archspec.schema import make_schema
 
@@ -199,6 +208,13 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--set-b", action="append", metavar="NAME=VALUE", help="overrides for B only")
     p.add_argument("--exit-code", action="store_true", help="exit 1 when they differ (like git diff)")
     p.set_defaults(func=cmd_diff)
+
+    p = sub.add_parser("plot", help="draw the architecture (graphviz): .svg, .png, .pdf or .dot")
+    _common(p)
+    p.add_argument("-o", "--output", required=True, help="FILE.svg|png|pdf|dot")
+    p.add_argument("--collapse", type=int, metavar="DEPTH",
+                   help="draw block calls nested deeper than DEPTH as single boxes (0: every call)")
+    p.set_defaults(func=cmd_plot)
 
     p = sub.add_parser("schema", help="write the JSON Schema of the spec language (for editors)")
     p.add_argument("-o", "--output", help="the file to write (default: print)")

@@ -66,11 +66,18 @@ def call_block(r: "Resolver", bname: str, raw: dict, ctx: Ctx, loc: Loc, path: s
         scope[key] = value
     entry = r._source(raw, ctx, path)[0]
     inner = Ctx(vars=scope, refs=Refs(ctx.refs), prev=entry, entry=entry,
-                 stack=ctx.stack + (bname,), scope=f"{ctx.scope}/{bname}" if ctx.scope else bname)
+                 stack=ctx.stack + (bname,), scope=_scope(r, ctx.scope, bname, scope))
     try:
         return r.seq(bdef["body"], inner, f"{bpath}.body")
     except SpecError as err:
         raise err.add_trace(f"block `{bname}` called at {loc}") from None
+
+def _scope(r: "Resolver", outer: str, bname: str, args: dict) -> str:
+    """A unique label for one block call: `block@name` when it has a `name` argument."""
+    r.calls += 1
+    label = f"{bname}@{args['name']}" if isinstance(args.get("name"), str) else f"{bname}#{r.calls}"
+    return f"{outer}/{label}" if outer else label
+
 
 def _param_names(r: "Resolver") -> set:
     raw = r.data.get("params") or {}

@@ -59,6 +59,7 @@ class Resolver:
         self.counters: dict[str, int] = {}
         self.layer_locs: dict[str, Loc] = {}
         self.spaces: list = []
+        self.calls = 0  # block calls so far, for unique scope labels
 
     # ------------------------------------------------------------------ entry point
     def run(self) -> Resolved:
