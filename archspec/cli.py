@@ -9,6 +9,7 @@
     archspec schema [-o FILE]
     archspec diff A B [--set k=v] [--set-b k=v]
     archspec plot SPEC -o FILE.svg|png [--collapse N]
+    archspec export MODEL|RUN|SPEC --format keras|savedmodel|tflite [-o OUT]
 
 A mistake in a spec prints a located error in a few lines and exits with status 2, never a
 traceback. argparse (stdlib) is enough here and keeps ``archspec summary`` fast.
@@ -137,6 +138,18 @@ def cmd_plot(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from archspec.export import SUFFIX, export, load_source
+
+    model = load_source(args.source, parse_sets(args.set))
+    out = args.output or (Path(args.source).stem if not Path(args.source).is_dir()
+                          else Path(args.source).name) + "_export" + SUFFIX[args.format]
+    path, diff = export(model, out, args.format)
+    print(f"wrote {path} ({args.format}); outputs match the source on a sample batch "
+          f"(max difference {diff:.2g})")
+    return 0
+
+
 def cmd_schema(args) -> int:
     from archspec.schema import make_schema
 
@@ -215,6 +228,13 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--collapse", type=int, metavar="DEPTH",
                    help="draw block calls nested deeper than DEPTH as single boxes (0: every call)")
     p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("export", help="export a model (.keras, run dir or spec) and check its outputs")
+    p.add_argument("source", help="MODEL.keras, a run directory, or SPEC.yaml")
+    p.add_argument("--format", choices=["keras", "savedmodel", "tflite"], default="keras")
+    p.add_argument("-o", "--output", help="where to write (default: next to the name)")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE", help="spec overrides (for a spec)")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("schema", help="write the JSON Schema of the spec language (for editors)")
     p.add_argument("-o", "--output", help="the file to write (default: print)")

@@ -1,0 +1,126 @@
+"""Export a model (``archspec export``) as .keras, a TF SavedModel or TFLite, and prove it.
+
+The source is a ``.keras`` file, a training run directory (its ``model.keras``) or a spec (an
+untrained model). After writing, the export is loaded back and run on a sample batch; it must
+give the same outputs as the source model (exactly for .keras, within ``atol`` for the others,
+whose kernels may differ), else the export is removed and an error is raised.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from archspec.errors import Loc, SpecError
+
+FORMATS = ("keras", "savedmodel", "tflite")
+SUFFIX = {"keras": ".keras", "savedmodel": "", "tflite": ".tflite"}
+
+
+def load_source(source: str | Path, params: dict | None = None):
+    """A Keras model from a .keras file, a run directory or a spec file."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    source = Path(source)
+    import keras
+
+    import archspec.layers  # noqa: F401  (custom layers must be registered before loading)
+
+    if source.is_dir():
+        for name in ("model.keras", "best.keras", "model_best.keras"):
+            if (source / name).is_file():
+                return keras.saving.load_model(source / name)
+        raise SpecError("no model.keras in this directory", Loc(str(source)),
+                        hint="give a .keras file, a run directory from `archspec train`, or a spec")
+    if source.suffix == ".keras":
+        if not source.is_file():
+            raise SpecError("file not found", Loc(str(source)), received=str(source))
+        return keras.saving.load_model(source)
+    if source.suffix in (".yaml", ".yml"):
+        import archspec
+
+        return archspec.build(source, **(params or {}))
+    raise SpecError("cannot export from this file", Loc(str(source)), received=str(source),
+                    hint="give a .keras file, a run directory or a .yaml spec")
+
+
+def _sample(model, batch: int = 4):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    shapes = [tuple(t.shape) for t in model.inputs]
+    xs = []
+    for t, shape in zip(model.inputs, shapes):
+        dims = [batch] + [d if d is not None else 32 for d in shape[1:]]
+        if "int" in str(t.dtype):
+            xs.append(rng.integers(0, 2, size=dims).astype(str(t.dtype)))
+        else:
+            xs.append(rng.random(dims, dtype=np.float32))
+    return xs if len(xs) > 1 else xs[0]
+
+
+def export(model, output: str | Path, fmt: str, *, atol: float = 1e-5) -> tuple[Path, float]:
+    """Write ``model`` as ``fmt`` to ``output``; return the path and the max output difference."""
+    import numpy as np
+
+    if fmt not in FORMATS:
+        raise SpecError(f"unknown export format `{fmt}`", Loc("<command line>", 0, 0, "--format"),
+                        received=fmt, hint="formats: " + ", ".join(FORMATS))
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    x = _sample(model)
+    expected = np.asarray(model.predict(x, verbose=0))
+    tmp = output.with_name(output.name + ".tmp" + SUFFIX[fmt])
+    _remove(tmp)
+    if fmt == "keras":
+        import keras
+
+        model.save(tmp)
+        got = keras.saving.load_model(tmp).predict(x, verbose=0)
+        tol = 0.0
+    elif fmt == "savedmodel":
+        import tensorflow as tf
+
+        model.export(str(tmp), format="tf_saved_model", verbose=False)
+        loaded = tf.saved_model.load(str(tmp))  # keep a reference: its variables die with it
+        got = loaded.serve(x).numpy()
+        tol = atol
+    else:
+        got = _tflite(model, tmp, x)
+        tol = atol
+    diff = float(np.max(np.abs(np.asarray(got) - expected))) if expected.size else 0.0
+    if not diff <= tol:
+        _remove(tmp)
+        raise SpecError(f"the exported model's outputs differ from the source by {diff:.3g} "
+                        f"(tolerance {tol:g})", Loc(str(output)))
+    _remove(output)
+    os.replace(tmp, output)  # atomic: a crash never leaves a half-written export
+    return output, diff
+
+
+def _tflite(model, path: Path, x):
+    import numpy as np
+    import tensorflow as tf
+
+    saved = path.with_name(path.name + ".savedmodel")
+    _remove(saved)
+    model.export(str(saved), format="tf_saved_model", verbose=False)
+    try:
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
+        path.write_bytes(converter.convert())
+    finally:
+        _remove(saved)
+    interpreter = tf.lite.Interpreter(model_path=str(path))
+    inp = interpreter.get_input_details()[0]
+    interpreter.resize_tensor_input(inp["index"], np.shape(x))
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(inp["index"], np.asarray(x, dtype=inp["dtype"]))
+    interpreter.invoke()
+    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
