@@ -7,6 +7,7 @@
     archspec ops [FILTER]
     archspec zoo
     archspec schema [-o FILE]
+    archspec visualize MODEL --layer NAME (--image IMG | --maximize) -o maps.png
     archspec diff A B [--set k=v] [--set-b k=v]
     archspec plot SPEC -o FILE.svg|png [--collapse N]
     archspec export MODEL|RUN|SPEC --format keras|savedmodel|tflite [-o OUT]
@@ -150,6 +151,29 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_visualize(args) -> int:
+    from archspec import visualize as vis
+    from archspec.export import load_source
+
+    model = load_source(args.model)
+    if args.maximize:
+        filters = vis.parse_filters(args.filters)
+        images, before, after = vis.maximize(model, args.layer, filters, steps=args.steps)
+        vis.save_grid(images, args.output, f"{args.layer}: inputs maximizing filters {args.filters}")
+        print(f"wrote {args.output}: mean activation {sum(before) / len(before):.3g} -> "
+              f"{sum(after) / len(after):.3g} after {args.steps} steps")
+        return 0
+    if not args.image:
+        raise SpecError("feature maps need an `--image` (or use --maximize)",
+                        Loc("<command line>", 0, 0, "--image"))
+    image = vis.load_image(args.image, tuple(model.inputs[0].shape[1:]))
+    maps = vis.feature_maps(model, args.layer, image)
+    vis.save_grid(maps[..., : args.max_maps], args.output,
+                  f"{args.layer}: {maps.shape[-1]} feature maps of {Path(args.image).name}")
+    print(f"wrote {args.output} ({min(maps.shape[-1], args.max_maps)} maps of {maps.shape[0]}x{maps.shape[1]})")
+    return 0
+
+
 def cmd_schema(args) -> int:
     from archspec.schema import make_schema
 
@@ -235,6 +259,17 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="where to write (default: next to the name)")
     p.add_argument("--set", action="append", metavar="NAME=VALUE", help="spec overrides (for a spec)")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("visualize", help="feature maps of a layer, or inputs that maximize its filters")
+    p.add_argument("model", help="MODEL.keras or a run directory")
+    p.add_argument("--layer", required=True)
+    p.add_argument("--image", help="an image file (for feature maps)")
+    p.add_argument("--maximize", action="store_true", help="gradient ascent on the input instead")
+    p.add_argument("--filters", default="0-7", help="with --maximize: e.g. 0-7,12")
+    p.add_argument("--steps", type=int, default=60)
+    p.add_argument("--max-maps", type=int, default=64)
+    p.add_argument("-o", "--output", required=True, help="the PNG to write")
+    p.set_defaults(func=cmd_visualize)
 
     p = sub.add_parser("schema", help="write the JSON Schema of the spec language (for editors)")
     p.add_argument("-o", "--output", help="the file to write (default: print)")
