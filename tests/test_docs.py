@@ -45,3 +45,19 @@ def test_doc_examples_say_true_things():
     assert res.graph["res1_proj"].args["strides"] == [2, 2] and res.output_shapes == [(16, 16, 32)]
     assert _example("two_heads").output_shapes == [(10,), (1,)]
     assert [s.default for s in _example("searchable").spaces] == [2, 64, 64]
+
+
+def test_tutorial_claims_hold():
+    text = (ROOT / "docs" / "tutorial.md").read_text()
+    first, second = re.findall(r"```yaml\n(.*?)```", text, re.S)[:2]
+    spec = archspec.loads(first, file="mynet.yaml")
+    params = {r.name: r.params for r in spec.analyze().layers}
+    assert (params["conv2d"], params["conv2d_1"], params["dense"]) == (160, 4_640, 15_690)
+    assert spec.analyze().total_params == 20_490
+    with pytest.raises(archspec.SpecError) as info:
+        archspec.loads(first.replace("filters: 16", "fliters: 16", 1), file="mynet.yaml")
+    shown = re.search(r"```\n(mynet\.yaml:.*?)\n```", text, re.S).group(1)
+    assert info.value.format() == shown
+    again = archspec.loads(second)
+    assert [n.shape for n in again.graph.layers] == [n.shape for n in spec.graph.layers]
+    assert again.analyze().total_params == 20_490
