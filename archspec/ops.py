@@ -56,7 +56,8 @@ RULE_OF = {
     "CenterCrop": "crop_to",
     "RandomCrop": "crop_to",
     "Concatenate": "concatenate",
-    **{m: "elementwise_merge" for m in ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum")},
+    **{m: "elementwise_merge" for m in ("Add", "Multiply", "Average", "Maximum", "Minimum")},
+    "Subtract": "subtract",
     **{k: "same_shape" for k in (
         "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "Dropout", "SpatialDropout1D",
         "SpatialDropout2D", "SpatialDropout3D", "AlphaDropout", "GaussianDropout",
@@ -176,10 +177,7 @@ def _load_standard(registry: Registry) -> None:
 
 
 def _load_custom(registry: Registry) -> None:
-    try:  # TEMP until archspec.analyze.custom_rules lands
-        from archspec.analyze import custom_rules
-    except ImportError:
-        return
+    from archspec.analyze import custom_rules
     for name, cls_name in custom_rules.LAYERS.items():
         registry.add(
             Op(

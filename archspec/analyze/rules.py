@@ -69,6 +69,12 @@ def _check_positive(out_spatial, in_spatial, what: str, k_eff):
             )
 
 
+def _check_strides_dilation(s, d) -> None:
+    # Keras' check in base_conv.py and base_conv_transpose.py (depthwise/separable layers lack it)
+    if max(s) > 1 and max(d) > 1:
+        raise ShapeError("`strides` > 1 together with `dilation_rate` > 1 is not supported")
+
+
 def _bias(args: dict) -> bool:
     return bool(arg(args, "use_bias", True))
 
@@ -93,8 +99,7 @@ def conv(rank: int):
         padding = _padding(args, ("valid", "same", "causal") if rank == 1 else ("valid", "same"))
         if not isinstance(filters, int) or filters <= 0:
             raise ShapeError(f"`filters` must be a positive integer, got {filters!r}")
-        if any(si > 1 for si in s) and any(di > 1 for di in d):
-            raise ShapeError("`strides` > 1 together with `dilation_rate` > 1 is not supported")
+        _check_strides_dilation(s, d)
         cin = shape[-1]
         if cin is None:
             raise ShapeError("the channel dimension of the input must be known")
@@ -136,8 +141,14 @@ def conv_transpose(rank: int):
         k = ntuple(arg(args, "kernel_size"), rank, "kernel_size")
         s = ntuple(arg(args, "strides", 1), rank, "strides")
         d = ntuple(arg(args, "dilation_rate", 1), rank, "dilation_rate")
+        _check_strides_dilation(s, d)
         op = arg(args, "output_padding", None)
         op = ntuple(op, rank, "output_padding") if op is not None else (None,) * rank
+        if any(opi is not None and opi >= si for opi, si in zip(op, s)):  # Keras' check
+            raise ShapeError(
+                f"`output_padding` must be smaller than `strides`, got output_padding="
+                f"{list(op)} and strides={list(s)}"
+            )
         padding = _padding(args)
         cin = shape[-1]
         if cin is None:
@@ -240,7 +251,12 @@ def adaptive_pool(rank: int):
         _channels_last(args)
         shape = _one(shapes, rank + 1, f"AdaptivePooling{rank}D")
         out = ntuple(arg(args, "output_size"), rank, "output_size")
-        return Result(out + (shape[-1],), rf="global")
+        if any(n is None for n in shape[:-1]):
+            return Result(out + (shape[-1],), rf="global")  # the window depends on the input size
+        # each output cell pools about n/out inputs (bins start at floor(i*n/out))
+        window = tuple(-(-n // o) for n, o in zip(shape[:-1], out))
+        strides = tuple(max(1, n // o) for n, o in zip(shape[:-1], out))
+        return Result(out + (shape[-1],), window=window, strides=strides, rf="window")
 
     return rule
 
@@ -399,7 +415,8 @@ def cropping(rank: int):
     def rule(args: dict, shapes: Sequence[Shape]) -> Result:
         _channels_last(args)
         shape = _one(shapes, rank + 1, f"Cropping{rank}D")
-        crops = _pad_pairs(args.get("cropping"), rank, "cropping", 1 if rank == 1 else 0)
+        # Keras' defaults: Cropping1D (1, 1), Cropping2D ((0, 0), (0, 0)), Cropping3D ((1, 1),) * 3
+        crops = _pad_pairs(args.get("cropping"), rank, "cropping", 0 if rank == 2 else 1)
         spatial = tuple(None if n is None else n - a - b for n, (a, b) in zip(shape[:-1], crops))
         for n, o in zip(shape[:-1], spatial):
             if o is not None and o <= 0:
@@ -413,8 +430,10 @@ def upsampling(rank: int):
     def rule(args: dict, shapes: Sequence[Shape]) -> Result:
         _channels_last(args)
         shape = _one(shapes, rank + 1, f"UpSampling{rank}D")
-        default = 2
-        size = ntuple(arg(args, "size", default), rank, "size")
+        size = arg(args, "size", 2)
+        if rank == 1 and (not isinstance(size, int) or isinstance(size, bool)):
+            raise ShapeError(f"`size` of UpSampling1D must be an integer, got {size!r}")
+        size = ntuple(size, rank, "size")
         spatial = tuple(None if n is None else n * f for n, f in zip(shape[:-1], size))
         return Result(spatial + (shape[-1],), 0, 0, 0, None, size, "up")
 
@@ -440,6 +459,8 @@ def _compatible(a, b) -> bool:
 
 
 def concatenate(args: dict, shapes: Sequence[Shape]) -> Result:
+    """Keras' Concatenate: other dimensions must match (None matches anything); the output
+    takes them from the first input (``concatenate.py``: ``compute_output_shape``)."""
     if len(shapes) < 2:
         raise ShapeError(f"concatenate needs at least 2 inputs, got {len(shapes)}")
     rank = len(shapes[0])
@@ -448,24 +469,49 @@ def concatenate(args: dict, shapes: Sequence[Shape]) -> Result:
         raise ShapeError(
             "cannot concatenate inputs of different ranks: " + ", ".join(map(_fmt, shapes))
         )
-    ax = axis - 1 if axis > 0 else rank + axis
-    if not 0 <= ax < rank:
-        raise ShapeError(f"invalid concatenation axis {axis} for inputs of rank {rank + 1}")
+    if not isinstance(axis, int) or isinstance(axis, bool) or not -rank - 1 <= axis <= rank:
+        raise ShapeError(f"invalid concatenation axis {axis!r} for inputs of rank {rank + 1}")
+    # index into the shape without batch; None: the batch axis (Keras accepts it too)
+    ax = None if axis in (0, -rank - 1) else (axis - 1 if axis > 0 else rank + axis)
+    for i in range(rank):
+        if i == ax:
+            continue
+        sizes = {s[i] for s in shapes} - {None}
+        if len(sizes) > 1:
+            raise ShapeError(
+                f"cannot concatenate along axis {axis}: all other dimensions must match, got "
+                + ", ".join(map(_fmt, shapes)),
+                hint="make the spatial sizes equal (padding: same, or the same strides in each path)",
+            )
     out = list(shapes[0])
-    for s in shapes[1:]:
-        for i in range(rank):
-            if i == ax:
-                continue
-            if not _compatible(out[i], s[i]):
-                raise ShapeError(
-                    f"cannot concatenate along axis {axis}: all other dimensions must match, got "
-                    + ", ".join(map(_fmt, shapes)),
-                    hint="make the spatial sizes equal (padding: same, or the same strides in each path)",
-                )
-            out[i] = out[i] if out[i] is not None else s[i]
-    sizes = [s[ax] for s in shapes]
-    out[ax] = None if None in sizes else sum(sizes)
+    if ax is not None:
+        sizes = [s[ax] for s in shapes]
+        out[ax] = None if None in sizes else sum(sizes)
     return Result(tuple(out))
+
+
+def _broadcast(a: Shape, b: Shape, shapes) -> list:
+    """Keras' ``Merge._compute_elemwise_op_output_shape``: right-aligned broadcasting, where
+    1 broadcasts and None (unknown) wins."""
+    if len(a) < len(b):
+        a, b = b, a
+    if not b:
+        return list(a)
+    out = list(a[: len(a) - len(b)])
+    for i, j in zip(a[len(a) - len(b):], b):
+        if i is None or j is None:
+            out.append(None)
+        elif i == 1 or j == 1:
+            out.append(j if i == 1 else i)
+        elif i != j:
+            raise ShapeError(
+                "cannot merge inputs of different shapes: " + ", ".join(map(_fmt, shapes)),
+                hint="a residual add needs a projection shortcut when the body changes the "
+                "shape (shortcut: projection or auto)",
+            )
+        else:
+            out.append(i)
+    return out
 
 
 def elementwise_merge(args: dict, shapes: Sequence[Shape]) -> Result:
@@ -474,20 +520,15 @@ def elementwise_merge(args: dict, shapes: Sequence[Shape]) -> Result:
         raise ShapeError(f"this merge needs at least 2 inputs, got {len(shapes)}")
     out = list(shapes[0])
     for s in shapes[1:]:
-        if len(s) != len(out):
-            raise ShapeError("cannot merge inputs of different shapes: " + ", ".join(map(_fmt, shapes)))
-        for i, (a, b) in enumerate(zip(out, s)):
-            if _compatible(a, b):
-                out[i] = a if a is not None else b
-            elif a == 1 or b == 1:
-                out[i] = b if a == 1 else a
-            else:
-                raise ShapeError(
-                    "cannot merge inputs of different shapes: " + ", ".join(map(_fmt, shapes)),
-                    hint="a residual add needs a projection shortcut when the body changes the "
-                    "shape (shortcut: projection or auto)",
-                )
+        out = _broadcast(tuple(out), tuple(s), shapes)
     return Result(tuple(out))
+
+
+def subtract(args: dict, shapes: Sequence[Shape]) -> Result:
+    """Subtract: exactly two inputs (Keras refuses more), broadcast like the other merges."""
+    if len(shapes) != 2:
+        raise ShapeError(f"subtract takes exactly 2 inputs, got {len(shapes)}")
+    return elementwise_merge(args, shapes)
 
 
 def _fmt(shape: Shape) -> str:
@@ -522,4 +563,5 @@ RULES = {
     "crop_to": crop_to,
     "concatenate": concatenate,
     "elementwise_merge": elementwise_merge,
+    "subtract": subtract,
 }

@@ -1,0 +1,26 @@
+"""archspec's Keras 3 layers that Keras lacks; importing this package registers them all
+(``keras.saving.register_keras_serializable(package="archspec")``) so saved models reload.
+
+Keras 3.15 already has adaptive pooling to a fixed output grid
+(``keras.layers.AdaptiveAveragePooling2D`` / ``AdaptiveMaxPooling2D``, with ``output_size``),
+so archspec does not duplicate it. The TF-free analyzer rules of these layers are in
+:mod:`archspec.analyze.custom_rules`.
+"""
+
+from archspec.layers.fixed_filter import FixedFilter2D
+from archspec.layers.full_conv import FullConv2D
+from archspec.layers.locally_connected import LocallyConnected2D
+from archspec.layers.lrn import LocalResponseNormalization
+from archspec.layers.shortcut import ZeroPadShortcut
+from archspec.layers.stochastic_pooling import StochasticPooling2D
+from archspec.layers.tiled_conv import TiledConv2D
+
+__all__ = [
+    "FixedFilter2D",
+    "FullConv2D",
+    "LocalResponseNormalization",
+    "LocallyConnected2D",
+    "StochasticPooling2D",
+    "TiledConv2D",
+    "ZeroPadShortcut",
+]
