@@ -246,3 +246,26 @@ def test_search_spaces_default_without_a_tuner():
     assert s.graph["d"].shape == (32,)
     assert names(s) == ["d", "dense", "dense_1"]
     assert [sp.name for sp in s.spaces] == ["body[0].dense.units", "body[1].repeat.times"]
+
+
+def test_pad_shortcut_is_identity_when_the_shape_is_kept():
+    s = spec("""
+        input: {shape: [8, 8, 16]}
+        body:
+          - residual:
+              name: same
+              shortcut: pad
+              body: [conv2d: {filters: 16, kernel_size: 3, padding: same}]
+          - residual:
+              name: down
+              shortcut: pad
+              body: [conv2d: {filters: 32, kernel_size: 3, strides: 2, padding: same}]
+    """)
+    assert names(s) == ["conv2d", "same_add", "conv2d_1", "down_pad", "down_add"]
+    assert s.graph["down_pad"].args == {"filters": 32, "strides": [2, 2]}
+    assert s.graph["down_pad"].result.params == 0 and s.output_shapes == [(4, 4, 32)]
+
+
+def test_untaken_branches_of_expressions_are_checked_too():
+    with pytest.raises(SpecError, match="`Attribute` is not allowed"):
+        spec("input: {shape: [4]}\nbody:\n  - dense: {units: '${x.foo if False else 2}'}")

@@ -105,8 +105,9 @@ def _shortcut(r: "Resolver", kind: Any, entry: str, body_out: str, raw: dict, na
                         hint=did_you_mean(kind, kinds) or "shortcuts: " + ", ".join(kinds)
                         + ", or a list of steps")
     src, dst = r.graph[entry].shape, r.graph[body_out].shape
-    if kind == "auto":
-        kind = "identity" if src == dst else "projection"
+    if kind == "auto" or (kind == "pad" and src == dst):
+        # auto: project only when the shape changes; pad (option A) has nothing to pad then
+        kind = "identity" if src == dst else ("pad" if kind == "pad" else "projection")
     if kind == "identity":
         return entry  # the add reports a shape mismatch, located at the residual
     if len(src) != len(dst) or len(src) < 2:

@@ -101,7 +101,9 @@ def evaluate(source: str, scope: Mapping[str, Any], loc: Loc | None = None) -> A
             received=source,
             hint="expressions use Python syntax: ${filters * 2}, ${max(1, n // 2)}",
         ) from None
-    return _Evaluator(scope, loc, source).visit(tree.body)
+    evaluator = _Evaluator(scope, loc, source)
+    evaluator.check_tree(tree.body)  # every branch, also those `x if c else y` will not take
+    return evaluator.visit(tree.body)
 
 
 def _lookup(name: str, scope: Mapping[str, Any], loc: Loc | None, source: str) -> Any:
@@ -130,6 +132,28 @@ class _Evaluator:
 
     def fail(self, message: str, hint: str | None = None) -> SpecError:
         return SpecError(message, self.loc, received=self.source, hint=hint)
+
+    def check_tree(self, root: ast.AST) -> None:
+        """Refuse disallowed syntax, calls and names anywhere in the tree, before evaluating."""
+        for node in ast.walk(root):
+            if isinstance(node, (ast.expr_context, ast.operator, ast.unaryop, ast.cmpop,
+                                 ast.boolop)):
+                continue
+            if isinstance(node, ast.Slice):
+                raise self.fail("slices are not allowed; index one item: ${convs[2]}")
+            if not hasattr(self, "visit_" + type(node).__name__):
+                raise self.fail(
+                    f"`{type(node).__name__}` is not allowed in expressions",
+                    hint="allowed: arithmetic, comparisons, `x if c else y`, lists, indexing, "
+                    + ", ".join(sorted(FUNCTIONS)),
+                )
+            if isinstance(node, ast.Call):
+                self.visit_Call(node, check_only=True)
+            elif isinstance(node, ast.Name):
+                if node.id.startswith("__"):
+                    raise self.fail(f"the name `{node.id}` is not allowed")
+                if node.id not in self.scope and node.id not in FUNCTIONS:
+                    _lookup(node.id, self.scope, self.loc, self.source)
 
     def visit(self, node: ast.AST) -> Any:
         method = getattr(self, "visit_" + type(node).__name__, None)
@@ -235,7 +259,7 @@ class _Evaluator:
         except (IndexError, KeyError, TypeError) as exc:
             raise self.fail(f"cannot index: {exc}") from None
 
-    def visit_Call(self, node: ast.Call) -> Any:
+    def visit_Call(self, node: ast.Call, check_only: bool = False) -> Any:
         if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
             name = node.func.id if isinstance(node.func, ast.Name) else type(node.func).__name__
             raise self.fail(
@@ -244,6 +268,8 @@ class _Evaluator:
             )
         if node.keywords:
             raise self.fail("keyword arguments are not allowed in calls")
+        if check_only:
+            return None
         args = [self.visit(a) for a in node.args]
         try:
             return FUNCTIONS[node.func.id](*args)
