@@ -50,7 +50,7 @@ class SpecError(Exception):
         received=_MISSING,
         hint: str | None = None,
     ):
-        self.message = message
+        self.message = message if len(message) <= 500 else message[:497] + "..."
         self.loc = loc
         self.received = received
         self.hint = hint
@@ -81,8 +81,11 @@ class SpecError(Exception):
             lines.append(f"  Received: {_short_repr(self.received)}")
         if self.hint:
             lines.append(f"  Hint: {self.hint}")
-        for line in getattr(self, "trace", ()):
+        trace = getattr(self, "trace", ())
+        for line in trace[:5]:
             lines.append(f"  In: {line}")
+        if len(trace) > 5:
+            lines.append(f"  In: ... ({len(trace) - 5} more enclosing block calls)")
         return "\n".join(lines)
 
 

@@ -24,10 +24,11 @@ Shape = tuple  # tuple[int | None, ...], without the batch dimension
 class ShapeError(Exception):
     """Inputs a layer cannot accept. ``hint`` is optional advice for the user."""
 
-    def __init__(self, message: str, *, hint: str | None = None):
+    def __init__(self, message: str, *, hint: str | None = None, arg: str | None = None):
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.arg = arg  # the argument at fault, if one is: the error is located at its value
 
 
 class NoRule(Exception):
@@ -75,17 +76,21 @@ def arg(args: dict, name: str, default: Any = _MISSING) -> Any:
     return default
 
 
-def ntuple(value: Any, n: int, name: str) -> tuple:
-    """Standardize an int-or-sequence argument to a tuple of ``n`` ints (as Keras does)."""
-    if isinstance(value, bool):
-        raise ShapeError(f"`{name}` must be an integer or a list of {n} integers, got {value!r}")
-    if isinstance(value, int):
-        return (value,) * n
-    if isinstance(value, (list, tuple)) and len(value) == n and all(
-        isinstance(v, int) and not isinstance(v, bool) for v in value
+def ntuple(value: Any, n: int, name: str, minimum: int = 1) -> tuple:
+    """Standardize an int-or-sequence argument to a tuple of ``n`` ints >= ``minimum`` (as Keras)."""
+    what = f"`{name}` must be an integer >= {minimum} or a list of {n} such integers"
+    items = (value,) * n if isinstance(value, int) and not isinstance(value, bool) else value
+    if isinstance(items, (list, tuple)) and len(items) == n and all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= minimum for v in items
     ):
-        return tuple(value)
-    raise ShapeError(f"`{name}` must be an integer or a list of {n} integers, got {value!r}")
+        return tuple(items)
+    raise ShapeError(f"{what}, got {short(value)}", arg=name)
+
+
+def short(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters for messages."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def prod(values) -> int | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-from archspec.analyze.base import NoRule, Result, Shape, ShapeError, arg, ntuple, prod
+from archspec.analyze.base import NoRule, Result, Shape, ShapeError, arg, ntuple, prod, short
 
 
 # --------------------------------------------------------------------------- helpers
@@ -46,7 +46,7 @@ def _channels_last(args: dict) -> None:
 def _padding(args: dict, allowed=("valid", "same")) -> str:
     padding = arg(args, "padding", "valid")
     if not isinstance(padding, str) or padding.lower() not in allowed:
-        raise ShapeError(f"`padding` must be one of {', '.join(allowed)}, got {padding!r}")
+        raise ShapeError(f"`padding` must be one of {', '.join(allowed)}, got {short(padding)}", arg="padding")
     return padding.lower()
 
 
@@ -96,9 +96,11 @@ def conv(rank: int):
         s = ntuple(arg(args, "strides", 1), rank, "strides")
         d = ntuple(arg(args, "dilation_rate", 1), rank, "dilation_rate")
         groups = arg(args, "groups", 1)
+        if not isinstance(groups, int) or isinstance(groups, bool) or groups < 1:
+            raise ShapeError(f"`groups` must be a positive integer, got {short(groups)}", arg="groups")
         padding = _padding(args, ("valid", "same", "causal") if rank == 1 else ("valid", "same"))
         if not isinstance(filters, int) or filters <= 0:
-            raise ShapeError(f"`filters` must be a positive integer, got {filters!r}")
+            raise ShapeError(f"`filters` must be a positive integer, got {short(filters)}", arg="filters")
         _check_strides_dilation(s, d)
         cin = shape[-1]
         if cin is None:
@@ -143,7 +145,7 @@ def conv_transpose(rank: int):
         d = ntuple(arg(args, "dilation_rate", 1), rank, "dilation_rate")
         _check_strides_dilation(s, d)
         op = arg(args, "output_padding", None)
-        op = ntuple(op, rank, "output_padding") if op is not None else (None,) * rank
+        op = ntuple(op, rank, "output_padding", minimum=0) if op is not None else (None,) * rank
         if any(opi is not None and opi >= si for opi, si in zip(op, s)):  # Keras' check
             raise ShapeError(
                 f"`output_padding` must be smaller than `strides`, got output_padding="
@@ -266,7 +268,7 @@ def dense(args: dict, shapes: Sequence[Shape]) -> Result:
     shape = _one(shapes, None, "Dense")
     units = arg(args, "units")
     if not isinstance(units, int) or units <= 0:
-        raise ShapeError(f"`units` must be a positive integer, got {units!r}")
+        raise ShapeError(f"`units` must be a positive integer, got {short(units)}", arg="units")
     if not shape:
         raise ShapeError("Dense needs an input with at least one feature axis")
     fin = shape[-1]
@@ -289,7 +291,7 @@ def _axis_size(shape: Shape, axis, name: str) -> int:
     if isinstance(axis, (list, tuple)):
         return prod(_axis_size(shape, a, name) for a in axis)
     if not isinstance(axis, int) or not -len(shape) - 1 <= axis <= len(shape):
-        raise ShapeError(f"invalid `axis` {axis!r} for an input of rank {len(shape) + 1}")
+        raise ShapeError(f"invalid `axis` {short(axis)} for an input of rank {len(shape) + 1}", arg="axis")
     if axis == 0 or axis == -len(shape) - 1:
         raise NoRule("normalization over the batch axis")
     size = shape[axis - 1] if axis > 0 else shape[axis]
@@ -372,7 +374,7 @@ def permute(args: dict, shapes: Sequence[Shape]) -> Result:
     shape = _one(shapes, None, "Permute")
     dims = arg(args, "dims")
     if sorted(dims) != list(range(1, len(shape) + 1)):
-        raise ShapeError(f"`dims` must be a permutation of 1..{len(shape)}, got {dims!r}")
+        raise ShapeError(f"`dims` must be a permutation of 1..{len(shape)}, got {short(dims)}", arg="dims")
     return Result(tuple(shape[d - 1] for d in dims), rf="global")
 
 
@@ -393,11 +395,11 @@ def _pad_pairs(value, rank: int, name: str, default) -> tuple:
             elif isinstance(v, (list, tuple)) and len(v) == 2:
                 pairs.append(tuple(v))
             else:
-                raise ShapeError(f"invalid `{name}`: {value!r}")
+                raise ShapeError(f"invalid `{name}`: {short(value)}", arg=name)
         return tuple(pairs)
     if rank == 1 and isinstance(value, (list, tuple)) and len(value) == 2:
         return (tuple(value),)
-    raise ShapeError(f"invalid `{name}`: {value!r}")
+    raise ShapeError(f"invalid `{name}`: {short(value)}", arg=name)
 
 
 def zero_padding(rank: int):
@@ -432,7 +434,7 @@ def upsampling(rank: int):
         shape = _one(shapes, rank + 1, f"UpSampling{rank}D")
         size = arg(args, "size", 2)
         if rank == 1 and (not isinstance(size, int) or isinstance(size, bool)):
-            raise ShapeError(f"`size` of UpSampling1D must be an integer, got {size!r}")
+            raise ShapeError(f"`size` of UpSampling1D must be an integer, got {short(size)}", arg="size")
         size = ntuple(size, rank, "size")
         spatial = tuple(None if n is None else n * f for n, f in zip(shape[:-1], size))
         return Result(spatial + (shape[-1],), 0, 0, 0, None, size, "up")
@@ -470,7 +472,7 @@ def concatenate(args: dict, shapes: Sequence[Shape]) -> Result:
             "cannot concatenate inputs of different ranks: " + ", ".join(map(_fmt, shapes))
         )
     if not isinstance(axis, int) or isinstance(axis, bool) or not -rank - 1 <= axis <= rank:
-        raise ShapeError(f"invalid concatenation axis {axis!r} for inputs of rank {rank + 1}")
+        raise ShapeError(f"invalid concatenation axis {short(axis)} for inputs of rank {rank + 1}", arg="axis")
     # index into the shape without batch; None: the batch axis (Keras accepts it too)
     ax = None if axis in (0, -rank - 1) else (axis - 1 if axis > 0 else rank + axis)
     for i in range(rank):

@@ -68,7 +68,7 @@ def call_block(r: "Resolver", bname: str, raw: dict, ctx: Ctx, loc: Loc, path: s
     inner = Ctx(vars=scope, refs=Refs(ctx.refs), prev=entry, entry=entry,
                  stack=ctx.stack + (bname,), scope=_scope(r, ctx.scope, bname, scope))
     try:
-        return r.seq(bdef["body"], inner, f"{bpath}.body")
+        return r.seq(bdef["body"], inner, f"{bpath}.body", loc_of(bdef, "body", f"{bpath}.body"))
     except SpecError as err:
         raise err.add_trace(f"block `{bname}` called at {loc}") from None
 
@@ -97,7 +97,7 @@ def _arg_decl(decl: Any, loc: Loc) -> tuple[str, Any, bool]:
     else:
         raise SpecError("a block argument is declared as a type (`int`) or `{type, default}`", loc,
                         received=decl)
-    if kind not in ARG_TYPES:
+    if not isinstance(kind, str) or kind not in ARG_TYPES:
         raise SpecError(f"unknown argument type `{kind}`", loc, received=kind,
                         hint=did_you_mean(kind, ARG_TYPES) or "types: " + ", ".join(ARG_TYPES))
     return kind, default, has_default

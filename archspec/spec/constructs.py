@@ -39,10 +39,13 @@ def repeat(r: "Resolver", raw: dict, ctx: Ctx, loc: Loc, path: str) -> str:
         raise SpecError("`counter` must be an identifier", loc_of(raw, "counter", f"{path}.counter"),
                         received=counter)
     start = r.value(raw.get("start", 0), ctx.vars, raw, "start", f"{path}.start")
+    if not isinstance(start, int) or isinstance(start, bool):
+        raise SpecError("`repeat: start` must be an integer", loc_of(raw, "start", f"{path}.start"),
+                        received=start)
     ctx = ctx.child(prev=r._source(raw, ctx, path)[0])
     for k in range(times):
         inner = ctx.child(vars={**ctx.vars, counter: start + k})
-        ctx.prev = r.seq(raw["body"], inner, f"{path}.body")
+        ctx.prev = r.seq(raw["body"], inner, f"{path}.body", loc_of(raw, "body", f"{path}.body"))
     return ctx.prev
 
 def branches(r: "Resolver", raw: dict, ctx: Ctx, loc: Loc, path: str) -> str:
@@ -55,7 +58,8 @@ def branches(r: "Resolver", raw: dict, ctx: Ctx, loc: Loc, path: str) -> str:
     outs = []
     for i, steps in enumerate(paths):
         sub = ctx.child(prev=entry, entry=entry, refs=Refs(ctx.refs))
-        outs.append(r.seq(steps, sub, f"{path}.paths[{i}]") if steps else entry)
+        outs.append(r.seq(steps, sub, f"{path}.paths[{i}]", loc_of(paths, i, f"{path}.paths[{i}]"))
+                    if steps else entry)
     merge = r.value(raw.get("merge", "concat"), ctx.vars, raw, "merge", f"{path}.merge")
     op = merge_op(merge, loc_of(raw, "merge", f"{path}.merge"))
     args = {}
@@ -67,7 +71,7 @@ def branches(r: "Resolver", raw: dict, ctx: Ctx, loc: Loc, path: str) -> str:
     return r.add_layer(op, args, outs, name, loc, ctx)
 
 def merge_op(merge: Any, loc: Loc) -> Op:
-    if merge not in MERGES:
+    if not isinstance(merge, str) or merge not in MERGES:
         raise SpecError(f"unknown merge `{merge}`", loc, received=merge,
                         hint=did_you_mean(merge, MERGES) or "merges: " + ", ".join(MERGES))
     return get_op(MERGES[merge])
@@ -79,7 +83,8 @@ def residual(r: "Resolver", raw: dict, ctx: Ctx, loc: Loc, path: str) -> str:
         raise SpecError("`residual` needs a `body`", loc)
     entry = r._source(raw, ctx, path)[0]
     name = r.value(raw.get("name"), ctx.vars, raw, "name", f"{path}.name")
-    body_out = r.seq(raw["body"], ctx.child(prev=entry, entry=entry, refs=Refs(ctx.refs)), f"{path}.body")
+    body_out = r.seq(raw["body"], ctx.child(prev=entry, entry=entry, refs=Refs(ctx.refs)), f"{path}.body",
+                     loc_of(raw, "body", f"{path}.body"))
     shortcut = raw.get("shortcut", "auto")
     sloc = loc_of(raw, "shortcut", f"{path}.shortcut")
     if isinstance(shortcut, list):

@@ -41,11 +41,13 @@ class Document:
 
 def _check_top(data, file: str) -> YDict:
     if not isinstance(data, YDict):
+        kind = "a list" if isinstance(data, list) else f"a {type(data).__name__} value"
+        extra = {} if isinstance(data, (YDict, YList)) else {"received": data}
         raise SpecError(
-            f"the top level of a spec must be a mapping, got {type(data).__name__}",
+            f"the top level of a spec must be a mapping (keys such as `body:`), got {kind}",
             getattr(data, "loc", Loc(file, 1, 1)),
-            received=data if not isinstance(data, (YDict, YList)) else None,
             hint="a spec looks like `name: ...`, `input: {shape: [...]}`, `body: [...]`",
+            **extra,
         )
     for key in data:
         if key not in TOP_KEYS:

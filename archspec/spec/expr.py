@@ -24,12 +24,18 @@ from typing import Any, Mapping
 
 from archspec.errors import Loc, SpecError, did_you_mean
 
+def _round(number, ndigits=None):
+    if ndigits is not None and (not isinstance(ndigits, int) or abs(ndigits) > 100):
+        raise ValueError("ndigits must be an integer between -100 and 100")
+    return round(number) if ndigits is None else round(number, ndigits)
+
+
 FUNCTIONS = {
     "min": min,
     "max": max,
     "int": int,
     "float": float,
-    "round": round,
+    "round": _round,
     "abs": abs,
     "len": len,
     "str": str,
@@ -94,6 +100,8 @@ def evaluate(source: str, scope: Mapping[str, Any], loc: Loc | None = None) -> A
         raise SpecError("the expression is too long", loc, received=source[:80] + "...")
     try:
         tree = ast.parse(source.strip(), mode="eval")
+    except (RecursionError, MemoryError):
+        raise SpecError("the expression is nested too deep", loc, received=source[:80]) from None
     except SyntaxError as exc:
         raise SpecError(
             f"invalid expression: {exc.msg}",
@@ -102,8 +110,11 @@ def evaluate(source: str, scope: Mapping[str, Any], loc: Loc | None = None) -> A
             hint="expressions use Python syntax: ${filters * 2}, ${max(1, n // 2)}",
         ) from None
     evaluator = _Evaluator(scope, loc, source)
-    evaluator.check_tree(tree.body)  # every branch, also those `x if c else y` will not take
-    return evaluator.visit(tree.body)
+    try:
+        evaluator.check_tree(tree.body)  # every branch, also those `x if c else y` will not take
+        return evaluator.visit(tree.body)
+    except RecursionError:
+        raise SpecError("the expression is nested too deep", loc, received=source[:80]) from None
 
 
 def _lookup(name: str, scope: Mapping[str, Any], loc: Loc | None, source: str) -> Any:
@@ -115,6 +126,21 @@ def _lookup(name: str, scope: Mapping[str, Any], loc: Loc | None, source: str) -
         received=source,
         hint=did_you_mean(name, scope) or _known(scope),
     )
+
+
+def _size(value: Any, budget: int) -> int:
+    """Total items in a (nested) list or characters in a string, counting stops past ``budget``."""
+    if isinstance(value, str):
+        return len(value)
+    if not isinstance(value, (list, tuple)):
+        return 1
+    total = len(value)
+    for item in value:
+        if total > budget:
+            break
+        if isinstance(item, (list, tuple, str)):
+            total += _size(item, budget - total)
+    return total
 
 
 def _known(scope: Mapping[str, Any]) -> str:
@@ -171,7 +197,9 @@ class _Evaluator:
                 raise self.fail("the expression's value is too large")
         elif isinstance(value, float) and not math.isfinite(value):
             raise self.fail("the expression's value is not a finite number")
-        elif isinstance(value, (str, list, tuple)) and len(value) > MAX_LEN:
+        elif isinstance(value, complex):
+            raise self.fail("the expression's value is a complex number")
+        elif isinstance(value, (str, list, tuple)) and _size(value, MAX_LEN) > MAX_LEN:
             raise self.fail("the expression's value is too long")
         return value
 
@@ -211,6 +239,9 @@ class _Evaluator:
             self._need_number(right)
             if abs(right) > 64 or (abs(left) > 2**32 and abs(right) > 1):
                 raise self.fail("the power is too large (exponent at most 64)")
+        if isinstance(node.op, ast.Mod) and isinstance(left, str):
+            raise self.fail("`%` string formatting is not allowed",
+                            hint="interpolate instead: \"block${i}_conv\"")
         if isinstance(node.op, ast.Mult):
             for seq, n in ((left, right), (right, left)):
                 if isinstance(seq, (str, list)) and isinstance(n, int) and len(seq) * n > MAX_LEN:

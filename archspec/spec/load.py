@@ -152,7 +152,12 @@ def _to_python(node: Node, loader: _Loader, file: str, path: str, depth: int = 0
     if isinstance(node, MappingNode):
         if node.tag not in ("tag:yaml.org,2002:map", "tag:yaml.org,2002:omap"):
             raise _tag_error(None, node, file, path)
-        loader.flatten_mapping(node)  # resolves YAML merge keys (<<)
+        try:
+            loader.flatten_mapping(node)  # resolves YAML merge keys (<<)
+        except yaml.MarkedYAMLError as exc:
+            merge = next((k for k, _ in node.value if k.tag == "tag:yaml.org,2002:merge"), node)
+            raise SpecError(f"invalid YAML merge key `<<`: {exc.problem}", _loc(merge, file).at(path),
+                            hint="`<<:` takes an alias of a mapping (`<<: *defaults`) or a list of them") from None
         out = YDict()
         out.loc = _loc(node, file).at(path)
         for key_node, value_node in node.value:
@@ -190,7 +195,10 @@ def load_yaml(text: str, file: str = "<string>"):
     """
     if len(text) > MAX_BYTES:
         raise SpecError(f"the file is larger than {MAX_BYTES:,} bytes", Loc(file))
-    loader = _Loader(text, file)
+    try:
+        loader = _Loader(text, file)
+    except yaml.YAMLError as exc:
+        raise _reader_error(exc, text, file) from None
     try:
         try:
             node = loader.get_single_node()
@@ -204,13 +212,33 @@ def load_yaml(text: str, file: str = "<string>"):
                 loc,
                 hint="check indentation, colons after keys, and matching brackets and quotes",
             ) from None
+        except yaml.reader.ReaderError as exc:
+            raise _reader_error(exc, text, file) from None
         except yaml.YAMLError as exc:
             raise SpecError(f"YAML error: {exc}", Loc(file)) from None
+        except RecursionError:
+            raise SpecError("the YAML document is nested too deep", Loc(file, 1, 1),
+                            hint="nest lists and mappings at most a few dozen levels") from None
         if node is None:
             raise SpecError("the file is empty", Loc(file, 1, 1), hint="a spec needs at least `body:`")
-        return _to_python(node, loader, file, "")
+        try:
+            return _to_python(node, loader, file, "")
+        except RecursionError:
+            raise SpecError("the YAML document is nested too deep", Loc(file, 1, 1)) from None
     finally:
         loader.dispose()
+
+
+def _reader_error(exc, text: str, file: str) -> SpecError:
+    """A located error for characters YAML does not allow (NUL, other control characters)."""
+    pos = getattr(exc, "position", None)
+    if pos is None:
+        return SpecError(f"YAML error: {exc}", Loc(file))
+    line = text.count("\n", 0, pos) + 1
+    col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+    char = getattr(exc, "character", "")
+    return SpecError(f"the character {char!r} is not allowed in YAML", Loc(file, line, col),
+                     hint="remove control characters (a NUL byte, for instance) from the file")
 
 
 def read_yaml(path: str | Path):

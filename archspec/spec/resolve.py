@@ -146,6 +146,8 @@ class Resolver:
                 raise SpecError("an input shape must be a list of positive integers or null", loc,
                                 received=shape, hint="the batch dimension is left out: [224, 224, 3]")
             name = value.get("name") or (key if key is not None else "input_layer")
+            if not isinstance(name, str) or not name.isidentifier():
+                raise SpecError("an input name must be an identifier", loc, received=name)
             args = {"shape": tuple(shape)}
             for k in ("dtype", "sparse"):
                 if k in value:
@@ -191,9 +193,9 @@ class Resolver:
         return raw
 
     # ------------------------------------------------------------------ sequence and steps
-    def seq(self, steps: Any, ctx: Ctx, path: str) -> str:
+    def seq(self, steps: Any, ctx: Ctx, path: str, loc: Loc | None = None) -> str:
         if not isinstance(steps, list):
-            raise SpecError("a body must be a list of steps", getattr(steps, "loc", Loc()).at(path),
+            raise SpecError("a body must be a list of steps", loc or getattr(steps, "loc", Loc()).at(path),
                             received=steps, hint="write each step on its own line starting with `- `")
         for i, step in enumerate(steps):
             ctx.prev = self.step(step, ctx, steps, i, f"{path}[{i}]")
@@ -308,9 +310,15 @@ class Resolver:
         name = args.pop("name", None)
         if inputs is None:
             inputs = self._source(raw, ctx, path)
-        return self.add_layer(op, args, inputs, name, loc, ctx)
+        arg_locs = {}
+        if isinstance(raw, YDict):
+            for key in raw:
+                target = key if key in op.args else ARG_ALIASES.get(key, key)
+                arg_locs[target] = raw.value_loc(key).at(f"{path}.{key}")
+        return self.add_layer(op, args, inputs, name, loc, ctx, arg_locs)
 
-    def add_layer(self, op: Op, args: dict, inputs: list[str], name: Any, loc: Loc, ctx: Ctx) -> str:
+    def add_layer(self, op: Op, args: dict, inputs: list[str], name: Any, loc: Loc, ctx: Ctx,
+                  arg_locs: dict | None = None) -> str:
         if name is None:
             name = self._auto_name(op.name)
         elif not isinstance(name, str) or not name or "/" in name:
@@ -322,7 +330,7 @@ class Resolver:
         if not op.multi_input and len(inputs) > 1:
             raise SpecError(f"`{op.cls}` takes one input, got {len(inputs)} in `from`", loc,
                             received=inputs)
-        result, fallback = analyze_node(op, args, shapes, loc)
+        result, fallback = analyze_node(op, args, shapes, loc, arg_locs)
         return self._add_node(name, op.name, args, inputs, loc, result, ctx, fallback)
 
     def _auto_name(self, base: str) -> str:
@@ -355,12 +363,18 @@ class Resolver:
                                 (raw.key_loc(key) if isinstance(raw, YDict) else loc).at(f"{path}.{key}"),
                                 received=key, hint=did_you_mean(key, allowed) or "keys: " + ", ".join(allowed))
 
-def analyze_node(op: Op, args: dict, shapes: list, loc: Loc) -> tuple[Result, bool]:
-    """Run the op's analyzer rule; fall back to Keras when there is none (imports Keras)."""
+def analyze_node(op: Op, args: dict, shapes: list, loc: Loc,
+                 arg_locs: dict | None = None) -> tuple[Result, bool]:
+    """Run the op's analyzer rule; fall back to Keras when there is none (imports Keras).
+
+    A rule's complaint about one argument is located at that argument's value."""
     if op.rule is not None:
         try:
             return op.rule(args, shapes), False
         except ShapeError as exc:
+            if exc.arg in args and arg_locs and exc.arg in arg_locs:
+                raise SpecError(f"{op.cls}: {exc.message}", arg_locs[exc.arg], received=args[exc.arg],
+                                hint=exc.hint) from None
             given = ", ".join("(batch, " + ", ".join("None" if v is None else str(v) for v in s) + ")"
                               for s in shapes)
             raise SpecError(f"{op.cls}: {exc.message}", loc, received=f"input shape {given}",
