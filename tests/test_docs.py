@@ -61,3 +61,19 @@ def test_tutorial_claims_hold():
     again = archspec.loads(second)
     assert [n.shape for n in again.graph.layers] == [n.shape for n in spec.graph.layers]
     assert again.analyze().total_params == 20_490
+
+
+MISTAKES = re.findall(r"```yaml mistake\n(.*?)```\n\n```\n(.*?)\n```",
+                      (ROOT / "docs" / "errors.md").read_text(), re.S)
+
+
+def test_errors_doc_has_ten_mistakes():
+    assert len(MISTAKES) >= 10
+
+
+@pytest.mark.parametrize("text, shown", MISTAKES, ids=[f"mistake{i + 1}" for i in range(len(MISTAKES))])
+def test_errors_doc_shows_the_real_message(text, shown):
+    with pytest.raises(archspec.SpecError) as info:
+        archspec.loads(text.replace("\\t", "\t"), file="net.yaml")
+    assert info.value.format() == shown
+    assert len(shown.splitlines()) <= 4  # "a few lines"

@@ -44,7 +44,7 @@ CORPUS = [
     case("yaml-syntax-unclosed-flow-map",
          "input: {shape: [28, 28, 1]\nbody:\n  - flatten\n",
          r"YAML syntax error: expected ',' or '\}'", 2, 1, "",
-         hint=r"indentation, colons after keys"),
+         hint=r"commas between its entries and a closing `\}`"),
     case("yaml-syntax-tab-indent",
          "input: {shape: [3]}\nbody:\n\t- flatten\n",
          r"YAML syntax error: found character '\\t' that cannot start any token", 3, 1, ""),

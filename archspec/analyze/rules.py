@@ -275,7 +275,9 @@ def dense(args: dict, shapes: Sequence[Shape]) -> Result:
     if fin is None:
         raise ShapeError(
             "the last dimension of the input to Dense must be known",
-            hint="add a `flatten` or global pooling before the dense layers",
+            hint="with a variable-size input, `flatten` has an unknown size: use global pooling "
+            "(global_average_pooling2d) or adaptive pooling to a fixed grid before the dense "
+            "layers" if len(shape) == 1 else "add a `flatten` or global pooling before the dense layers",
         )
     params = fin * units + (units if _bias(args) else 0)
     return Result(shape[:-1] + (units,), params, 0, _macs(*shape[:-1], fin, units), rf="same")

@@ -207,11 +207,7 @@ def load_yaml(text: str, file: str = "<string>"):
             loc = Loc(file, mark.line + 1, mark.column + 1) if mark else Loc(file)
             problem = exc.problem or "invalid YAML"
             context = f" ({exc.context})" if exc.context else ""
-            raise SpecError(
-                f"YAML syntax error: {problem}{context}",
-                loc,
-                hint="check indentation, colons after keys, and matching brackets and quotes",
-            ) from None
+            raise SpecError(f"YAML syntax error: {problem}{context}", loc, hint=_syntax_hint(problem)) from None
         except yaml.reader.ReaderError as exc:
             raise _reader_error(exc, text, file) from None
         except yaml.YAMLError as exc:
@@ -227,6 +223,17 @@ def load_yaml(text: str, file: str = "<string>"):
             raise SpecError("the YAML document is nested too deep", Loc(file, 1, 1)) from None
     finally:
         loader.dispose()
+
+
+def _syntax_hint(problem: str) -> str:
+    if "'\\t'" in problem or "\t" in problem:
+        return "YAML does not allow tabs for indentation: indent with spaces"
+    if "expected ',' or '}'" in problem:
+        return ("a `{...}` mapping needs commas between its entries and a closing `}`: "
+                "{filters: 32, kernel_size: 3}")
+    if "expected ',' or ']'" in problem:
+        return "a `[...]` list needs commas between its items and a closing `]`: [224, 224, 3]"
+    return "check indentation, colons after keys, and matching brackets and quotes"
 
 
 def _reader_error(exc, text: str, file: str) -> SpecError:

@@ -330,7 +330,14 @@ class Resolver:
         if not op.multi_input and len(inputs) > 1:
             raise SpecError(f"`{op.cls}` takes one input, got {len(inputs)} in `from`", loc,
                             received=inputs)
-        result, fallback = analyze_node(op, args, shapes, loc, arg_locs)
+        try:
+            result, fallback = analyze_node(op, args, shapes, loc, arg_locs)
+        except SpecError as err:
+            value = err.received
+            if isinstance(value, str) and value in ctx.vars and not err.hint:
+                err.hint = f"to use the parameter `{value}`, write `${value}`"
+                err.args = (err.format(),)
+            raise
         return self._add_node(name, op.name, args, inputs, loc, result, ctx, fallback)
 
     def _auto_name(self, base: str) -> str:
