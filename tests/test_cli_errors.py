@@ -23,7 +23,7 @@ BAD = {
     "syntax.yaml": (
         "input: {shape: [28, 28, 1]\nbody:\n  - flatten\n",
         ":2:1: error: YAML syntax error",
-        "Hint: check indentation",
+        "Hint: a `{...}` mapping needs commas between its entries and a closing `}`",
     ),
     "python_tag.yaml": (
         "input: !!python/object/apply:os.system ['echo pwned']\nbody: [flatten]\n",
