@@ -25,6 +25,7 @@ def load_source(source: str | Path, params: dict | None = None):
     import keras
 
     import archspec.layers  # noqa: F401  (custom layers must be registered before loading)
+    import archspec.train.schedules  # noqa: F401  (and the learning-rate schedules of a run)
 
     if source.is_dir():
         for name in ("model.keras", "best.keras", "model_best.keras"):

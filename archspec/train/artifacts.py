@@ -1,0 +1,148 @@
+"""The run directory: every file written atomically (temp file in the same folder, then rename).
+
+::
+
+    RUN/
+      model.keras        the last model (last good one after a NaN stop)
+      best.keras         the best model by the monitored metric (val_loss, else loss)
+      spec.yaml          the resolved spec, with the complete train section (every default)
+      history.csv/.json  one row per epoch (loss, metrics, val_*, learning_rate, seconds)
+      metrics.json       final held-out test metrics, e.g. {"accuracy": 0.97, "loss": 0.1}
+      curves.png         training curves (matplotlib)
+      run.json           command, seed, library versions, strategy, replicas, precision, status
+      tensorboard/       TensorBoard logs
+      backup/            BackupAndRestore state (resume after a kill)
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import platform
+import sys
+import tempfile
+from pathlib import Path
+
+
+def atomic_write(path: str | Path, data: str | bytes) -> Path:
+    """Write ``data`` to ``path`` so that a reader (or a crash) never sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json(path: str | Path, obj) -> Path:
+    return atomic_write(path, json.dumps(_finite(obj), indent=1, sort_keys=False) + "\n")
+
+
+def _finite(obj):
+    """JSON has no NaN/Infinity: write them as null."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def save_model(model, path: str | Path) -> Path:
+    """``model.save`` to a temp ``.keras`` file beside ``path``, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.keras")
+    model.save(tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def write_history(run: Path, rows: list[dict]) -> None:
+    keys: list[str] = []
+    for row in rows:
+        keys += [k for k in row if k not in keys]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=keys, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write(run / "history.csv", buf.getvalue())
+    write_json(run / "history.json", rows)
+
+
+def read_history(run: Path) -> list[dict]:
+    try:
+        return json.loads((run / "history.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return []
+
+
+def plot_curves(run: Path, rows: list[dict], title: str) -> Path | None:
+    """``curves.png``: loss (left) and the other metrics (right), train and validation."""
+    if not rows:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [r["epoch"] for r in rows]
+    names = [k for k in rows[0] if k not in ("epoch", "learning_rate", "seconds") and not k.startswith("val_")]
+    metrics = [k for k in names if k != "loss"]
+    fig, axes = plt.subplots(1, 2 if metrics else 1, figsize=(10 if metrics else 5, 3.6), squeeze=False)
+    for ax, keys in zip(axes[0], (["loss"], metrics)):
+        for k in keys:
+            for prefix, style in (("", "-"), ("val_", "--")):
+                ys = [r.get(prefix + k) for r in rows]
+                if any(y is not None for y in ys):
+                    ax.plot(epochs, [math.nan if y is None else y for y in ys], style, marker=".",
+                            label=prefix + k)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    axes[0][0].set_ylabel("loss")
+    fig.suptitle(title)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return atomic_write(run / "curves.png", buf.getvalue())
+
+
+def versions() -> dict:
+    import keras
+    import tensorflow as tf
+
+    import archspec
+
+    out = {"archspec": archspec.__version__, "python": platform.python_version(), "tensorflow": tf.__version__,
+           "keras": keras.__version__, "numpy": __import__("numpy").__version__, "platform": platform.platform()}
+    try:
+        import sklearn
+
+        out["scikit-learn"] = sklearn.__version__
+    except ImportError:  # pragma: no cover
+        pass
+    return out
+
+
+def command_line(argv: list[str] | None = None) -> str:
+    import shlex
+
+    argv = list(sys.argv if argv is None else argv)
+    if argv and argv[0].endswith(("__main__.py", "cli.py")):
+        argv[0] = "archspec"
+    elif argv:
+        argv[0] = Path(argv[0]).name
+    return " ".join(shlex.quote(a) for a in argv)

@@ -1,0 +1,65 @@
+"""Budgets checked on the analyzer's numbers before any Keras object is made."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from archspec.errors import Loc, SpecError  # noqa: E402
+
+@dataclass(frozen=True)
+class Budget:
+    """Limits checked on the analyzer's numbers (pure Python) before a trial builds a model.
+
+    ``max_memory`` is in bytes: activation memory (one sample, float32) + weight memory.
+    """
+
+    max_params: int | None = None
+    max_macs: int | None = None
+    max_memory: int | None = None
+
+    def check(self, analysis) -> str | None:
+        """The reason the architecture is over budget, or None."""
+        for what, value, limit in (("params", analysis.total_params, self.max_params),
+                                   ("MACs", analysis.macs, self.max_macs),
+                                   ("memory", memory_bytes(analysis), self.max_memory)):
+            if limit is not None and value > limit:
+                return f"rejected: {what} {_human(value)} > {_human(limit)}"
+        return None
+
+
+def memory_bytes(analysis) -> int:
+    """Activation bytes (one sample) + weight bytes, float32, from the analyzer."""
+    from archspec.analyze import BYTES_PER_VALUE
+
+    return analysis.activation_bytes + analysis.total_params * BYTES_PER_VALUE
+
+
+def parse_size(text: str | int | None, what: str) -> int | None:
+    """``"1.5M"`` -> 1_500_000, ``"64MiB"`` -> 67_108_864, ``"2G"`` -> 2_000_000_000."""
+    if text is None or isinstance(text, int):
+        return text
+    t = str(text).strip().replace("_", "").replace(",", "")
+    units = {"kib": 2**10, "mib": 2**20, "gib": 2**30, "kb": 1e3, "mb": 1e6, "gb": 1e9,
+             "k": 1e3, "m": 1e6, "g": 1e9, "b": 1, "": 1}
+    for suffix in sorted(units, key=len, reverse=True):
+        if t.lower().endswith(suffix):
+            number = t[: len(t) - len(suffix)] if suffix else t
+            try:
+                return int(float(number) * units[suffix])
+            except ValueError:
+                break
+    raise SpecError(f"`--{what}` must be a number with an optional unit (k, M, G, KiB, MiB, GiB)",
+                    Loc("<command line>", 0, 0, f"--{what}"), received=text)
+
+
+def _human(n: float) -> str:
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= size:
+            return f"{n / size:.3g}{unit}"
+    return str(int(n))
+
+
+# ---------------------------------------------------------------------------------------- hypermodel

@@ -1,0 +1,86 @@
+"""What every trial shares: file-layout constants, and training through archspec.train's data,
+splits, optimizer, loss and metrics (so a trial trains as `archspec train` would)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from archspec.errors import Loc, SpecError  # noqa: E402
+from archspec.spec import Spec  # noqa: E402
+
+TUNERS = ("random", "bayesian", "hyperband")
+RECORD = "archspec.json"          # per trial, next to keras-tuner's trial.json
+PROJECT = "trials"                # keras-tuner's project_name inside --directory
+_OPTIMIZER_WARNING = "Skipping variable loading for optimizer"
+
+
+def train_config(train: dict | None):
+    """The ``train`` section as ``archspec.train``'s TrainConfig (defaults filled, checked), or
+    None while that package is absent."""
+    try:
+        from archspec.train.config import TrainConfig
+    except ImportError:  # pragma: no cover
+        return None
+    return TrainConfig.from_sources(train)
+
+
+def compile_model(model, train: dict | None, *, steps_per_epoch: int = 1) -> None:
+    """Compile as ``archspec train`` does: optimizer (+ schedule), loss and metrics from the
+    resolved ``train`` section (through :mod:`archspec.train.objects`)."""
+    cfg = train_config(train)
+    if cfg is not None:
+        from archspec.train import objects
+
+        loss = objects.make_loss(cfg, model)
+        model.compile(optimizer=objects.make_optimizer(cfg, steps_per_epoch), loss=loss,
+                      metrics=objects.make_metrics(cfg, loss))
+        return
+    import keras  # pragma: no cover (fallback without archspec.train)
+
+    train = train or {}
+    opt = train.get("optimizer", "adam")
+    opt = {"name": opt} if isinstance(opt, str) else dict(opt)
+    name = opt.pop("name", "adam")
+    model.compile(optimizer=keras.optimizers.get({"class_name": name, "config": opt}),
+                  loss=train.get("loss", "sparse_categorical_crossentropy"),
+                  metrics=list(train.get("metrics", ["accuracy"])))
+
+
+# ---------------------------------------------------------------------------------------- data
+def load_data(name: str, *, spec: Spec | None = None):
+    """``(x_train, y_train), (x_val, y_val)`` of a data source, split as ``archspec train``
+    splits it (its test split held out; validation from ``train.validation_split``).
+
+    Goes through :func:`archspec.train.data.load_data` (sources with arrays, e.g.
+    ``sklearn:digits``, ``npz:PATH``, ``keras:mnist``); without that package, an adapter that
+    knows only ``sklearn:digits``.
+    """
+    cfg = train_config(spec.train if spec is not None else None)
+    loc = Loc("<command line>", 0, 0, "--data")
+    if cfg is None:  # pragma: no cover
+        return _digits_adapter(name, loc)
+    from archspec.train.data import load_data as source
+
+    data = source(name, cfg, loc)
+    if data.train.x is None or data.val is None or data.val.x is None:
+        raise SpecError("tuning needs a data source that loads as arrays, with a validation split",
+                        loc, received=name, hint="e.g. sklearn:digits, npz:PATH, keras:mnist")
+    return (data.train.x, data.train.y), (data.val.x, data.val.y)
+
+
+def _digits_adapter(name: str, loc: Loc):  # pragma: no cover (used only without archspec.train)
+    if name not in ("sklearn:digits", "digits"):
+        raise SpecError("unknown dataset", loc, received=name, hint="available here: sklearn:digits")
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    d = load_digits()
+    x = (d.images.astype("float32") / 16.0)[..., None]
+    xt, xv, yt, yv = train_test_split(x, d.target.astype("int32"), test_size=0.2, random_state=0,
+                                      stratify=d.target)
+    return (xt, yt), (xv, yv)
+
+
+# ---------------------------------------------------------------------------------------- tuners

@@ -1,0 +1,204 @@
+"""`HyperModel`: a spec's search spaces as keras-tuner hyperparameters (conditional scopes included)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+import contextlib
+import json
+import time
+import warnings
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras_tuner as kt  # noqa: E402
+
+from archspec.errors import SpecError  # noqa: E402
+from archspec.spec import Spec, load  # noqa: E402
+from archspec.spec.space import Space  # noqa: E402
+from archspec.tune.budget import Budget  # noqa: E402
+from archspec.tune.common import _OPTIMIZER_WARNING, compile_model, train_config  # noqa: E402
+
+def _declare(hp, space: Space):
+    """Register ``space`` on keras-tuner's ``hp`` and return its value (None when inactive)."""
+    if space.kind == "int":
+        step = space.step if space.sampling == "linear" or space.step not in (None, 1) else None
+        return hp.Int(space.name, space.min, space.max, step=step, sampling=space.sampling,
+                      default=space.default)
+    if space.kind == "float":
+        return hp.Float(space.name, float(space.min), float(space.max), step=space.step,
+                        sampling=space.sampling, default=float(space.default))
+    if space.kind == "bool":
+        return hp.Boolean(space.name, default=space.default)
+    values = list(space.values)
+    if _scalar_choice(values):
+        return hp.Choice(space.name, values, default=space.default)
+    # keras-tuner choices hold scalars of one type: encode lists/mappings/mixed as JSON text
+    encoded = [json.dumps(v) for v in values]
+    picked = hp.Choice(space.name, encoded, default=json.dumps(space.default))
+    return None if picked is None else json.loads(picked)
+
+
+def _scalar_choice(values: list) -> bool:
+    kinds = {bool if isinstance(v, bool) else (float if isinstance(v, (int, float)) else type(v))
+             for v in values}
+    return len(kinds) == 1 and kinds <= {bool, float, str}
+
+
+def _from_hp(space: Space, value):
+    """Decode a value stored in keras-tuner's HyperParameters (JSON-encoded choices)."""
+    if space.kind == "choice" and not _scalar_choice(list(space.values)) and isinstance(value, str):
+        return json.loads(value)
+    return value
+
+
+class HyperModel(kt.HyperModel):
+    """A ``keras_tuner.HyperModel`` over a spec's inline search spaces.
+
+    Args:
+        spec: a :class:`~archspec.spec.Spec` or a path to a spec file.
+        budget: optional :class:`Budget`; ``build`` raises ``keras_tuner.errors.FailedTrialError``
+            for an over-budget architecture (the tuners from :func:`make_tuner` reject it earlier).
+        **params: parameter overrides, as in :func:`archspec.load`.
+
+    ``build(hp)`` resolves the spec with ``hp`` choosing each value, builds the Keras model and
+    compiles it from the spec's ``train`` section (optimizer, learning_rate, loss, metrics);
+    ``fit`` takes ``batch_size`` and ``epochs`` from there unless the tuner passes them.
+
+    Example:
+        >>> hm = HyperModel("architectures/search/lenet_search.yaml")   # doctest: +SKIP
+        >>> hp = keras_tuner.HyperParameters()                           # doctest: +SKIP
+        >>> model = hm.build(hp)          # the defaults: the same model as `archspec build`
+    """
+
+    def __init__(self, spec: Spec | str | Path, *, budget: Budget | None = None, **params: Any):
+        super().__init__(name=None, tunable=True)
+        if not isinstance(spec, Spec):
+            spec = load(spec, **params)
+        elif params:
+            spec = spec.with_params(**params)
+        self.spec = spec
+        self.budget = budget or Budget()
+        self.declare_only = False  # set by the tuners while keras-tuner explores the space
+        self.fit_seconds = 0.0     # time spent in the last `fit`, for overhead accounting
+        self.steps_per_epoch = 1   # for learning-rate schedules; set by the CLI from the data
+        self._conditions: dict | None = None
+        self._cache: tuple | None = None
+
+    # -- resolution (pure Python) ------------------------------------------------------------
+    def resolve(self, hp) -> Spec:
+        """The spec resolved with ``hp`` choosing every space (registering it on ``hp``)."""
+        key = tuple(sorted((k, repr(v)) for k, v in hp.values.items()))
+        if self._cache and self._cache[0] == key and self._cache[1] is hp:
+            return self._cache[2]
+        conditions = self.conditions
+
+        def choose(space: Space):
+            cond = conditions.get(space.name)
+            scope = contextlib.nullcontext()
+            if cond is not None and cond[0] in hp.values:
+                scope = hp.conditional_scope(cond[0], cond[1])
+            with scope:
+                value = _declare(hp, space)
+            return space.default if value is None else value
+
+        spec = Spec(self.spec.document, self.spec.overrides, choose)
+        self._cache = (tuple(sorted((k, repr(v)) for k, v in hp.values.items())), hp, spec)
+        return spec
+
+    def with_values(self, values: dict) -> Spec:
+        """The spec resolved with fixed hyperparameter values (others: their defaults)."""
+        taken: dict = {}
+
+        def choose(space: Space):
+            value = _from_hp(space, values[space.name]) if space.name in values else space.default
+            return taken.setdefault(space.name, value)
+
+        spec = Spec(self.spec.document, self.spec.overrides, choose)
+        spec.chosen = taken
+        return spec
+
+    @property
+    def conditions(self) -> dict:
+        """``{space name: (parent name, [parent values])}`` for spaces met only under a choice."""
+        if self._conditions is None:
+            self._conditions = find_conditions(self.spec)
+        return self._conditions
+
+    # -- keras-tuner interface ---------------------------------------------------------------
+    def declare_hyperparameters(self, hp) -> None:
+        self.resolve(hp)
+
+    def build(self, hp):
+        spec = self.resolve(hp)
+        if self.declare_only:
+            return None
+        reason = self.budget.check(spec.analyze())
+        if reason:
+            raise kt.errors.FailedTrialError(reason)
+        import archspec
+
+        model = archspec.build(spec)
+        compile_model(model, spec.train, steps_per_epoch=self.steps_per_epoch)
+        return model
+
+    def fit(self, hp, model, *args, **kwargs):
+        train = self.resolve(hp).train or {}
+        cfg = train_config(train)
+        kwargs.setdefault("batch_size", cfg.batch_size if cfg else train.get("batch_size", 32))
+        kwargs.setdefault("epochs", cfg.epochs if cfg else train.get("epochs", 1))
+        kwargs.setdefault("verbose", 0)
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_OPTIMIZER_WARNING)
+            history = model.fit(*args, **kwargs)
+        self.fit_seconds = time.perf_counter() - t0
+        return history
+
+
+def find_conditions(spec: Spec) -> dict:
+    """Which spaces exist only under some values of a ``choice``/``bool`` space.
+
+    Resolves the spec once per value of each such space (others at their defaults, the parents
+    of nested choices fixed so that they are met): a space met under some values only is
+    conditional on that parent. Pure Python.
+    """
+    def met(fixed: dict) -> list[Space] | None:
+        def choose(space: Space):
+            return fixed.get(space.name, space.default)
+        try:
+            return Spec(spec.document, spec.overrides, choose).spaces
+        except SpecError:
+            return None
+
+    conditions: dict = {}
+    todo = [(s, {}) for s in spec.spaces if s.kind in ("choice", "bool")]
+    seen: set = set()
+    while todo:
+        parent, fixed = todo.pop(0)
+        if parent.name in seen:
+            continue
+        seen.add(parent.name)
+        values = list(parent.values) if parent.kind == "choice" else [False, True]
+        by_value = {}
+        for i, v in enumerate(values):
+            spaces = met({**fixed, parent.name: v})
+            if spaces is not None:
+                by_value[i] = {s.name: s for s in spaces}
+        every = set().union(*[set(d) for d in by_value.values()]) if by_value else set()
+        for name in every - {parent.name}:
+            under = [i for i in by_value if name in by_value[i]]
+            if len(under) < len(values) and name not in conditions:
+                conditions[name] = (parent.name, [_hp_value(parent, values[i]) for i in under])
+        for i, d in by_value.items():
+            for s in d.values():
+                if s.kind in ("choice", "bool") and s.name not in seen:
+                    todo.append((s, {**fixed, parent.name: values[i]}))
+    return conditions
+
+
+def _hp_value(space: Space, value):
+    if space.kind == "choice" and not _scalar_choice(list(space.values)):
+        return json.dumps(value)
+    return value

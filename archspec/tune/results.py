@@ -1,0 +1,179 @@
+"""A search's results: the table (CSV/JSON), the plot, the best model and the frozen best spec."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+import csv
+import io
+import json
+import math
+import warnings
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from archspec.tune.common import PROJECT, RECORD, _OPTIMIZER_WARNING  # noqa: E402
+from archspec.tune.freeze import freeze  # noqa: E402
+from archspec.tune.hypermodel import HyperModel  # noqa: E402
+
+def results_table(directory: str | Path) -> list[dict]:
+    """One row per trial (finished or running), from the files in ``directory`` only."""
+    project = Path(directory) / PROJECT
+    rows = []
+    for tdir in sorted(project.glob("trial_*")):
+        try:
+            trial = json.loads((tdir / "trial.json").read_text())
+        except (OSError, ValueError):
+            continue
+        try:
+            rec = json.loads((tdir / RECORD).read_text())
+        except (OSError, ValueError):
+            rec = {}
+        values = dict(trial.get("hyperparameters", {}).get("values", {}))
+        epochs = values.pop("tuner/epochs", None)
+        values = {k: v for k, v in values.items() if not k.startswith("tuner/")}
+        status = rec.get("status", "").startswith("rejected") and rec["status"] or \
+            str(trial.get("status", "")).lower()
+        score = trial.get("score")
+        rows.append({"trial_id": trial.get("trial_id", tdir.name[6:]), "status": status,
+                     "objective": None if status.startswith("rejected") else score,
+                     "params": rec.get("params"), "macs": rec.get("macs"),
+                     "memory": rec.get("memory"), "epochs": epochs,
+                     "trial_seconds": rec.get("trial_seconds"),
+                     "fit_seconds": rec.get("fit_seconds"), "values": values})
+    return rows
+
+
+def format_table(rows: list[dict]) -> str:
+    names = sorted({k for r in rows for k in r["values"]})
+    head = ["trial", "status", "objective", "params", "MACs", "epochs"] + names
+    lines = [head]
+    for r in rows:
+        obj = "" if r["objective"] is None else f"{r['objective']:.4f}"
+        lines.append([str(r["trial_id"]), r["status"], obj,
+                      "" if r["params"] is None else f"{r['params']:,}",
+                      "" if r["macs"] is None else f"{r['macs']:,}",
+                      "" if r["epochs"] is None else str(r["epochs"])]
+                     + [_fmt(r["values"].get(n, "")) for n in names])
+    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines)
+
+
+def _fmt(v) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def write_table(rows: list[dict], out: Path) -> None:
+    (out / "results.json").write_text(json.dumps(rows, indent=1))
+    names = sorted({k for r in rows for k in r["values"]})
+    cols = ["trial_id", "status", "objective", "params", "macs", "memory", "epochs",
+            "trial_seconds", "fit_seconds"]
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(cols + names)
+    for r in rows:
+        w.writerow([r[c] for c in cols] + [r["values"].get(n, "") for n in names])
+    (out / "results.csv").write_text(buf.getvalue())
+
+
+def influence(rows: list[dict]) -> list[tuple[str, float]]:
+    """Hyperparameters ranked by how much the objective varies with them (|Spearman rho| for
+    numbers, the share of variance between groups for categories), over completed trials."""
+    import numpy as np
+
+    done = [r for r in rows if r["objective"] is not None and r["status"] == "completed"]
+    y = np.array([r["objective"] for r in done], dtype=float)
+    out = []
+    if len(done) < 3 or np.std(y) == 0:
+        return out
+    for name in sorted({k for r in done for k in r["values"]}):
+        vals = [r["values"].get(name) for r in done]
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
+            rx = np.argsort(np.argsort(vals)).astype(float)
+            ry = np.argsort(np.argsort(y)).astype(float)
+            c = 0.0 if np.std(rx) == 0 else abs(float(np.corrcoef(rx, ry)[0, 1]))
+        else:
+            keys = [json.dumps(v) for v in vals]
+            total = float(((y - y.mean()) ** 2).sum())
+            between = sum(((y[[k == g for k in keys]].mean() - y.mean()) ** 2) * keys.count(g)
+                          for g in set(keys))
+            c = float(between / total) if total else 0.0
+        out.append((name, 0.0 if math.isnan(c) else c))
+    return sorted(out, key=lambda t: -t[1])
+
+
+def write_plot(rows: list[dict], path: Path, objective: str, top: int = 2) -> None:
+    """Objective per trial, and objective against the most influential hyperparameters."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ranked = influence(rows)[:top]
+    fig, axes = plt.subplots(1, 1 + len(ranked), figsize=(4.5 * (1 + len(ranked)), 3.6),
+                             squeeze=False)
+    ax = axes[0][0]
+    done = [(i, r) for i, r in enumerate(rows) if r["objective"] is not None]
+    rejected = [i for i, r in enumerate(rows) if r["status"].startswith("rejected")]
+    ax.plot([i for i, _ in done], [r["objective"] for _, r in done], "o", label="trial")
+    if done:
+        best = max(done, key=lambda t: t[1]["objective"]) if "loss" not in objective else \
+            min(done, key=lambda t: t[1]["objective"])
+        ax.plot([best[0]], [best[1]["objective"]], "r*", ms=14, label="best")
+    if rejected:
+        ax.plot(rejected, [min([r["objective"] for _, r in done] or [0])] * len(rejected), "kx",
+                label="rejected (budget)")
+    ax.set(xlabel="trial", ylabel=objective, title="objective per trial")
+    ax.legend(fontsize=7)
+    for ax, (name, score) in zip(axes[0][1:], ranked):
+        pts = [(r["values"].get(name), r["objective"]) for _, r in done if name in r["values"]]
+        xs = [p[0] if isinstance(p[0], (int, float)) else str(p[0]) for p in pts]
+        ax.plot(xs, [p[1] for p in pts], "o")
+        if all(isinstance(x, float) for x in xs) and xs and min(xs) > 0 and max(xs) / min(xs) > 50:
+            ax.set_xscale("log")
+        ax.set(xlabel=name, ylabel=objective, title=f"influence {score:.2f}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def write_results(tuner, out: str | Path | None = None, *, with_model: bool = True,
+                  epochs: int | None = None) -> dict:
+    """Write results.csv/json, results.png, best.yaml and best.keras; returns the paths.
+
+    ``epochs``: the epochs each trial trained when not the spec's ``train.epochs`` (written
+    into best.yaml so that training it from scratch repeats the trial).
+    """
+    out = Path(out or Path(tuner.project_dir).parent)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = results_table(out if (out / PROJECT).exists() else Path(tuner.project_dir).parent)
+    write_table(rows, out)
+    paths = {"csv": out / "results.csv", "json": out / "results.json"}
+    objective = tuner.oracle.objective.name
+    write_plot(rows, out / "results.png", objective)
+    paths["png"] = out / "results.png"
+    best = [t for t in tuner.oracle.get_best_trials(1) if t.status == "COMPLETED"]
+    if not best:
+        return paths
+    trial = best[0]
+    values = dict(trial.hyperparameters.values)
+    if epochs is not None:
+        values.setdefault("tuner/epochs", epochs)
+    hm: HyperModel = tuner.hypermodel
+    text, spec = freeze(hm, values, header=f"trial {trial.trial_id}: {objective}={trial.score:.4f}")
+    (out / "best.yaml").write_text(text)
+    paths["yaml"] = out / "best.yaml"
+    if with_model:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_OPTIMIZER_WARNING)
+            model = tuner.load_model(trial)
+        if getattr(model, "optimizer", None) is not None and not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)  # so best.keras reloads quietly
+        model.save(out / "best.keras")
+        paths["keras"] = out / "best.keras"
+    paths["best"] = {"trial_id": trial.trial_id, "score": trial.score,
+                     "params": spec.analyze().total_params}
+    return paths
+
+
+# ---------------------------------------------------------------------------------------- freeze

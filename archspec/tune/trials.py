@@ -1,0 +1,169 @@
+"""Tuners whose trials reject over-budget architectures before building, clear the session, and
+train through archspec.train's data and compile path."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+import json
+import time
+import warnings
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras_tuner as kt  # noqa: E402
+
+from archspec.errors import Loc, SpecError  # noqa: E402
+from archspec.tune.budget import Budget, memory_bytes  # noqa: E402
+from archspec.tune.common import PROJECT, RECORD, TUNERS, _OPTIMIZER_WARNING, train_config  # noqa: E402
+from archspec.tune.hypermodel import HyperModel  # noqa: E402
+from archspec.tune.results import _fmt  # noqa: E402
+
+
+
+
+# ---------------------------------------------------------------------------------------- budget
+
+
+class _Trials:
+    """What every archspec tuner adds to a keras-tuner tuner (a mixin; see make_tuner)."""
+
+    def __init__(self, hypermodel, *, budget: Budget | None = None, reject_score: float | None = None,
+                 log: bool = False, **kwargs):
+        if budget is not None:
+            hypermodel.budget = budget
+        self.reject_score = reject_score
+        self.log = log
+        super().__init__(hypermodel, **kwargs)
+
+    def _populate_initial_space(self):
+        # keras-tuner builds the model (repeatedly, to activate conditional scopes) to find the
+        # space: resolving is enough, and makes no Keras object.
+        self.hypermodel.declare_only = True
+        try:
+            super()._populate_initial_space()
+        finally:
+            self.hypermodel.declare_only = False
+
+    def _worst(self) -> float:
+        if self.reject_score is not None:
+            return self.reject_score
+        return 0.0 if self.oracle.objective.direction == "max" else 1e12
+
+    def run_trial(self, trial, *args, **kwargs):
+        t0 = time.perf_counter()
+        hm: HyperModel = self.hypermodel
+        spec = hm.resolve(trial.hyperparameters)
+        a = spec.analyze()
+        record = {"trial_id": trial.trial_id, "params": a.total_params, "macs": a.macs,
+                  "memory": memory_bytes(a), "pid": os.getpid(), "started": time.time()}
+        reason = hm.budget.check(a)
+        if reason:
+            record.update(status=reason, trial_seconds=time.perf_counter() - t0, fit_seconds=0.0)
+            self._record(trial, record)
+            return {self.oracle.objective.name: self._worst()}
+        import keras
+
+        keras.backend.clear_session()  # no memory growth across trials (it also runs gc)
+        hm.fit_seconds = 0.0
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_OPTIMIZER_WARNING)
+            result = super().run_trial(trial, *args, **kwargs)
+        record.update(status="completed", trial_seconds=time.perf_counter() - t0,
+                      fit_seconds=hm.fit_seconds)
+        self._record(trial, record)
+        return result
+
+    def on_trial_end(self, trial):
+        super().on_trial_end(trial)
+        if self.log:
+            print(trial_line(self.get_trial_dir(trial.trial_id), self.oracle.get_trial(trial.trial_id),
+                             self.oracle.objective.name), flush=True)
+
+    def _record(self, trial, record: dict) -> None:
+        path = Path(self.get_trial_dir(trial.trial_id)) / RECORD
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record, indent=1))
+        os.replace(tmp, path)
+
+
+def trial_line(trial_dir: str, trial, objective: str) -> str:
+    """One readable line per finished trial."""
+    try:
+        rec = json.loads((Path(trial_dir) / RECORD).read_text())
+    except (OSError, ValueError):
+        rec = {}
+    status = rec.get("status") or str(trial.status).lower()
+    values = {k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")}
+    shown = " ".join(f"{k}={_fmt(v)}" for k, v in values.items())
+    epochs = trial.hyperparameters.values.get("tuner/epochs")
+    if status.startswith("rejected"):
+        return f"trial {trial.trial_id}: {status} ({shown})"
+    score = "n/a" if trial.score is None else f"{trial.score:.4f}"
+    return (f"trial {trial.trial_id}: {objective}={score} {status}"
+            + (f" epochs={epochs}" if epochs is not None else "")
+            + (f" params={rec['params']:,} MACs={rec['macs']:,}" if "params" in rec else "")
+            + (f" {rec['trial_seconds']:.1f}s" if "trial_seconds" in rec else "") + f" | {shown}")
+
+
+class RandomSearch(_Trials, kt.RandomSearch):
+    """keras-tuner's RandomSearch with archspec's budget, records and session clearing."""
+
+
+class BayesianOptimization(_Trials, kt.BayesianOptimization):
+    """keras-tuner's BayesianOptimization with archspec's budget, records and session clearing."""
+
+
+class Hyperband(_Trials, kt.Hyperband):
+    """keras-tuner's Hyperband with archspec's budget, records and session clearing."""
+
+
+def make_tuner(hypermodel: HyperModel, tuner: str = "random", *, directory: str | Path,
+               objective: str = "val_accuracy", max_trials: int = 10, max_epochs: int | None = None,
+               budget: Budget | None = None, seed: int | None = 0, overwrite: bool = False,
+               strategy=None, **kwargs):
+    """A keras-tuner tuner over ``hypermodel``; its trials live in ``directory/trials``.
+
+    ``overwrite=False`` (the default) resumes a search found in ``directory``: completed trials
+    are kept, the one that was running is run again. ``strategy`` (a ``tf.distribute``
+    strategy) is the strategy each trial builds and trains under. ``max_epochs`` (Hyperband)
+    defaults to the spec's ``train.epochs``.
+    """
+    direction = "min" if "loss" in objective or objective.endswith("error") else "max"
+    common = dict(objective=kt.Objective(objective, direction), directory=str(directory),
+                  project_name=PROJECT, overwrite=overwrite, seed=seed, budget=budget,
+                  distribution_strategy=strategy, **kwargs)
+    if tuner == "random":
+        return RandomSearch(hypermodel, max_trials=max_trials, **common)
+    if tuner == "bayesian":
+        return BayesianOptimization(hypermodel, max_trials=max_trials, **common)
+    if tuner == "hyperband":
+        cfg = train_config(hypermodel.spec.train)
+        epochs = max_epochs or (cfg.epochs if cfg else int((hypermodel.spec.train or {}).get("epochs", 10)))
+        return Hyperband(hypermodel, max_epochs=max(epochs, 2), **common)
+    raise SpecError(f"unknown tuner `{tuner}`", Loc("<command line>", 0, 0, "--tuner"),
+                    received=tuner, hint="tuners: " + ", ".join(TUNERS))
+
+
+def make_strategy(name: str | None):
+    """A trial's strategy, from ``archspec train``'s own strategies (same names and code):
+    ``None``/``default``, ``auto``, ``one_device``, ``mirrored``, ``multi_worker``, ``tpu``;
+    ``mirrored:N`` first splits the CPU into N logical devices (before TensorFlow initializes).
+    """
+    if not name or name == "default":
+        return None
+    from archspec.train.config import STRATEGIES
+    from archspec.train.strategy import configure_logical_cpus
+    from archspec.train.strategy import make_strategy as train_strategy
+
+    kind, _, n = name.partition(":")
+    loc = Loc("<command line>", 0, 0, "--strategy")
+    if kind not in STRATEGIES or (n and (kind != "mirrored" or not n.isdigit())):
+        raise SpecError(f"unknown strategy `{name}`", loc,
+                        hint="strategies: " + ", ".join(STRATEGIES) + ", mirrored:N (N logical CPUs)")
+    if n:
+        configure_logical_cpus(int(n))
+    return train_strategy(kind, loc)
+
+
+# ---------------------------------------------------------------------------------------- results
