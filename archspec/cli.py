@@ -190,16 +190,31 @@ def zoo_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "architectures"
 
 
-def cmd_zoo(args) -> int:
+def zoo_rows() -> list[tuple]:
+    """(spec file, description, parameters, MACs, input shape) for every shipped architecture."""
     import archspec
 
-    root = zoo_dir()
-    for path in sorted(root.glob("*.yaml")):
-        try:
-            a = archspec.summary(path)
-            print(f"{path.stem:28s} {a.total_params:>14,} params {a.macs / 1e6:>12,.1f} M MACs")
-        except SpecError as err:  # pragma: no cover (the zoo test keeps these valid)
-            print(f"{path.stem:28s} error: {err.message}")
+    rows = []
+    for path in sorted(zoo_dir().glob("*.yaml")):
+        spec = archspec.load(path)
+        a = spec.analyze()
+        desc = spec.document.data.get("description", "")
+        rows.append((path.name, desc, a.total_params, a.macs, spec.input_shapes[0]))
+    return rows
+
+
+def cmd_zoo(args) -> int:
+    rows = zoo_rows()
+    if args.markdown:
+        print("| spec | what | input | parameters | MACs |")
+        print("|---|---|---|---|---|")
+        for name, desc, params, macs, shape in rows:
+            dims = "x".join("?" if d is None else str(d) for d in shape)
+            cost = "depends on the input size" if None in shape else f"{macs / 1e6:,.1f} M"
+            print(f"| `{name}` | {desc} | {dims} | {params:,} | {cost} |")
+        return 0
+    for name, _, params, macs, _ in rows:
+        print(f"{name[:-5]:28s} {params:>14,} params {macs / 1e6:>12,.1f} M MACs")
     return 0
 
 
@@ -276,6 +291,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_schema)
 
     p = sub.add_parser("zoo", help="list the architectures shipped in architectures/")
+    p.add_argument("--markdown", action="store_true", help="as a Markdown table (docs/zoo.md)")
     p.set_defaults(func=cmd_zoo)
 
     _add_plugins(sub)

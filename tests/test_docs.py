@@ -77,3 +77,12 @@ def test_errors_doc_shows_the_real_message(text, shown):
         archspec.loads(text.replace("\\t", "\t"), file="net.yaml")
     assert info.value.format() == shown
     assert len(shown.splitlines()) <= 4  # "a few lines"
+
+
+def test_zoo_table_is_current(capsys):
+    from archspec.cli import main
+
+    assert main(["zoo", "--markdown"]) == 0
+    table = capsys.readouterr().out.strip()
+    assert table in (ROOT / "docs" / "zoo.md").read_text(), "regenerate: archspec zoo --markdown"
+    assert table.count("\n| `") == len(list((ROOT / "architectures").glob("*.yaml")))
