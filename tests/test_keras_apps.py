@@ -30,6 +30,9 @@ def _transfer_and_compare(model, reference, input_shape):
     ("resnet50.yaml", "ResNet50", 25_636_712),
 ])
 def test_zoo_equals_keras_applications(keras, spec, factory, params):
+    # keras.applications names its input from Keras' global counter ("input_layer_983" after
+    # other tests); archspec's names are deterministic. Start both from a fresh Keras state.
+    keras.backend.clear_session()
     model = archspec.build(ZOO / spec)
     reference = getattr(keras.applications, factory)(weights=None)
     assert model.count_params() == reference.count_params() == params
