@@ -11,6 +11,20 @@ from archspec.analyze.rules._common import (
 )
 
 
+def _kernel_strides_dilation(args: dict, rank: int) -> tuple:
+    return (ntuple(arg(args, "kernel_size"), rank, "kernel_size"),
+            ntuple(arg(args, "strides", 1), rank, "strides"),
+            ntuple(arg(args, "dilation_rate", 1), rank, "dilation_rate"))
+
+
+def _output_grid(shape: Shape, k: tuple, s: tuple, d: tuple, padding: str) -> tuple:
+    """Output sizes of a sliding window and its effective (dilated) kernel; refuses empty outputs."""
+    spatial = tuple(_conv_length(n, ki, si, di, padding) for n, ki, si, di in zip(shape[:-1], k, s, d))
+    k_eff = tuple(di * (ki - 1) + 1 for ki, di in zip(k, d))
+    _check_positive(spatial, shape[:-1], "convolution", k_eff)
+    return spatial, k_eff
+
+
 def conv(rank: int):
     """Conv1D/2D/3D (groups, dilation, valid/same/causal)."""
 
@@ -18,9 +32,7 @@ def conv(rank: int):
         _channels_last(args)
         shape = _one(shapes, rank + 1, f"Conv{rank}D")
         filters = arg(args, "filters")
-        k = ntuple(arg(args, "kernel_size"), rank, "kernel_size")
-        s = ntuple(arg(args, "strides", 1), rank, "strides")
-        d = ntuple(arg(args, "dilation_rate", 1), rank, "dilation_rate")
+        k, s, d = _kernel_strides_dilation(args, rank)
         groups = arg(args, "groups", 1)
         if not isinstance(groups, int) or isinstance(groups, bool) or groups < 1:
             raise ShapeError(f"`groups` must be a positive integer, got {short(groups)}", arg="groups")
@@ -36,9 +48,7 @@ def conv(rank: int):
                 f"the number of input channels ({cin}) and filters ({filters}) must be "
                 f"divisible by groups ({groups})"
             )
-        spatial = tuple(_conv_length(n, ki, si, di, padding) for n, ki, si, di in zip(shape[:-1], k, s, d))
-        k_eff = tuple(di * (ki - 1) + 1 for ki, di in zip(k, d))
-        _check_positive(spatial, shape[:-1], "convolution", k_eff)
+        spatial, k_eff = _output_grid(shape, k, s, d, padding)
         kvol = math.prod(k)
         params = kvol * (cin // groups) * filters + (filters if _bias(args) else 0)
         macs = _macs(*spatial, filters, kvol * (cin // groups))
@@ -66,9 +76,7 @@ def conv_transpose(rank: int):
         _channels_last(args)
         shape = _one(shapes, rank + 1, f"Conv{rank}DTranspose")
         filters = arg(args, "filters")
-        k = ntuple(arg(args, "kernel_size"), rank, "kernel_size")
-        s = ntuple(arg(args, "strides", 1), rank, "strides")
-        d = ntuple(arg(args, "dilation_rate", 1), rank, "dilation_rate")
+        k, s, d = _kernel_strides_dilation(args, rank)
         _check_strides_dilation(s, d)
         op = arg(args, "output_padding", None)
         op = ntuple(op, rank, "output_padding", minimum=0) if op is not None else (None,) * rank
@@ -100,15 +108,11 @@ def depthwise_conv(rank: int):
     def rule(args: dict, shapes: Sequence[Shape]) -> Result:
         _channels_last(args)
         shape = _one(shapes, rank + 1, f"DepthwiseConv{rank}D")
-        k = ntuple(arg(args, "kernel_size"), rank, "kernel_size")
-        s = ntuple(arg(args, "strides", 1), rank, "strides")
-        d = ntuple(arg(args, "dilation_rate", 1), rank, "dilation_rate")
+        k, s, d = _kernel_strides_dilation(args, rank)
         mult = arg(args, "depth_multiplier", 1)
         padding = _padding(args)
         cin = shape[-1]
-        spatial = tuple(_conv_length(n, ki, si, di, padding) for n, ki, si, di in zip(shape[:-1], k, s, d))
-        k_eff = tuple(di * (ki - 1) + 1 for ki, di in zip(k, d))
-        _check_positive(spatial, shape[:-1], "convolution", k_eff)
+        spatial, k_eff = _output_grid(shape, k, s, d, padding)
         kvol = math.prod(k)
         cout = cin * mult
         params = kvol * cout + (cout if _bias(args) else 0)
@@ -124,15 +128,11 @@ def separable_conv(rank: int):
         _channels_last(args)
         shape = _one(shapes, rank + 1, f"SeparableConv{rank}D")
         filters = arg(args, "filters")
-        k = ntuple(arg(args, "kernel_size"), rank, "kernel_size")
-        s = ntuple(arg(args, "strides", 1), rank, "strides")
-        d = ntuple(arg(args, "dilation_rate", 1), rank, "dilation_rate")
+        k, s, d = _kernel_strides_dilation(args, rank)
         mult = arg(args, "depth_multiplier", 1)
         padding = _padding(args)
         cin = shape[-1]
-        spatial = tuple(_conv_length(n, ki, si, di, padding) for n, ki, si, di in zip(shape[:-1], k, s, d))
-        k_eff = tuple(di * (ki - 1) + 1 for ki, di in zip(k, d))
-        _check_positive(spatial, shape[:-1], "convolution", k_eff)
+        spatial, k_eff = _output_grid(shape, k, s, d, padding)
         kvol = math.prod(k)
         params = kvol * cin * mult + cin * mult * filters + (filters if _bias(args) else 0)
         macs = _macs(*spatial, cin * mult * (kvol + filters))
