@@ -34,6 +34,7 @@ class _Trials:
             hypermodel.budget = budget
         self.reject_score = reject_score
         self.log = log
+        self._pending: dict = {}  # trial id -> record, written once keras-tuner has ended the trial
         super().__init__(hypermodel, **kwargs)
 
     def _populate_initial_space(self):
@@ -60,7 +61,7 @@ class _Trials:
         reason = hm.budget.check(a)
         if reason:
             record.update(status=reason, trial_seconds=time.perf_counter() - t0, fit_seconds=0.0)
-            self._record(trial, record)
+            self._pending[trial.trial_id] = record
             return {self.oracle.objective.name: self._worst()}
         import keras
 
@@ -71,11 +72,16 @@ class _Trials:
             result = super().run_trial(trial, *args, **kwargs)
         record.update(status="completed", trial_seconds=time.perf_counter() - t0,
                       fit_seconds=hm.fit_seconds)
-        self._record(trial, record)
+        self._pending[trial.trial_id] = record
         return result
 
     def on_trial_end(self, trial):
-        super().on_trial_end(trial)
+        super().on_trial_end(trial)  # keras-tuner marks the trial completed and saves it
+        # Only now: a record then always means a completed trial. Written earlier, a kill between
+        # the two left a record for a trial keras-tuner (rightly) runs again on resume.
+        record = self._pending.pop(trial.trial_id, None)
+        if record is not None:
+            self._record(trial, record)
         if self.log:
             print(trial_line(self.get_trial_dir(trial.trial_id), self.oracle.get_trial(trial.trial_id),
                              self.oracle.objective.name), flush=True)
