@@ -97,12 +97,12 @@ def run_archspec(name, model_fn, data, args, out: Path) -> float:
                                     "precision": args.precision, "jit_compile": args.jit_compile,
                                     "validation_split": 0, "test_split": 0, "seed": 0,
                                     "optimizer": {"name": "sgd", "learning_rate": 0.01, "momentum": 0.9}})
-    result = train(model_fn, cfg, output=out, verbose=0, log=lambda m: None, model_name=name)
-    steady = [r["seconds"] for r in result.history[1:]]
-    return result.replicas and _ips(steady, result.history[0], args)
+    timer = EpochTimer()  # last callback: its epoch includes archspec's checkpoint, history and TensorBoard work
+    train(model_fn, cfg, output=out, verbose=0, log=lambda m: None, model_name=name, callbacks=[timer.callback])
+    return _ips(timer.seconds[1:], args)
 
 
-def _ips(seconds, first_row, args) -> float:
+def _ips(seconds, args) -> float:
     n = args.images
     steps = math.ceil(n / args.batch_size)
     return steps * args.batch_size / (sum(seconds) / len(seconds))
@@ -128,7 +128,7 @@ def run_baseline(model_fn, data, args) -> float:
                   metrics=["accuracy"])
     timer = EpochTimer()
     model.fit(ds, epochs=args.epochs, steps_per_epoch=steps, verbose=0, callbacks=[timer.callback], shuffle=False)
-    return _ips(timer.seconds[1:], None, args)
+    return _ips(timer.seconds[1:], args)
 
 
 def main(argv=None) -> int:

@@ -3,19 +3,21 @@
 - :class:`AtomicBackupAndRestore`: Keras' ``BackupAndRestore`` whose files are replaced
   atomically, and which never saves the state of an epoch whose loss became NaN;
 - :class:`NanGuard`: stops the run at the first non-finite loss;
-- :class:`RunRecorder`: the history rows (kept across resumes), ``history.csv/json``, the best
-  model and the learning rate, written by the chief only.
+- :class:`RunRecorder`: the history rows (kept across resumes), ``history.csv/json``, which epoch
+  is the best, and the learning rate, written by the chief only.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import shutil
 import time
 from pathlib import Path
 
 import keras
 
+from archspec.errors import Loc, SpecError
 from archspec.train import artifacts
 
 
@@ -38,41 +40,117 @@ class NanGuard(keras.callbacks.Callback):
 
 
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """``BackupAndRestore`` with atomic files, skipping the save after a NaN."""
+    """``BackupAndRestore`` whose state is one atomically replaced file, skipping the save after a NaN.
+
+    The state -- every model variable, every optimizer variable and the epoch -- is a single
+    ``backup/state.npz``, written to a temporary file and renamed: a kill at any moment leaves the
+    previous epoch's state or this one's, never weights of one epoch with the counter of another.
+    Keras' own format (``save_weights`` to HDF5 plus a JSON file) took ~85 ms an epoch for
+    ResNet-20 here; a snapshot of the variables to ``.npz`` takes a few.
+
+    The best epoch's state is kept beside it (``best.npz``, a hard link or copy of that epoch's
+    state file) and becomes ``best.keras`` at the end of the run (:meth:`save_best_model`), instead
+    of writing a whole ``.keras`` model at every improvement.
+    """
+
+    STATE, BEST = "state.npz", "best.npz"
 
     def __init__(self, backup_dir: str, guard: NanGuard):
         super().__init__(backup_dir, save_freq="epoch", delete_checkpoint=False)
         self.guard = guard
+        self._state_path = os.path.join(backup_dir, self.STATE)
+        self._best_path = os.path.join(backup_dir, self.BEST)
 
     def on_epoch_end(self, epoch, logs=None):
         if self.guard.tripped is not None:
             return
         super().on_epoch_end(epoch, logs)
 
+    def _variables(self) -> tuple[list, list]:
+        opt = self.model.optimizer
+        return list(self.model.weights), (list(opt.variables) if opt is not None else [])
+
     def _save_model(self):
-        import json
+        import numpy as np
 
         os.makedirs(self.backup_dir, exist_ok=True)
-        tmp = os.path.join(self.backup_dir, ".tmp.weights.h5")
-        self.model.save_weights(filepath=tmp, overwrite=True)
-        os.replace(tmp, self._weights_path)
-        artifacts.atomic_write(self._training_metadata_path,
-                               json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen}))
+        weights, opt_vars = self._variables()
+        arrays = {f"m{i}": keras.ops.convert_to_numpy(v) for i, v in enumerate(weights)}
+        arrays.update({f"o{i}": keras.ops.convert_to_numpy(v) for i, v in enumerate(opt_vars)})
+        arrays["epoch"] = np.array(self._current_epoch)
+        tmp = os.path.join(self.backup_dir, ".tmp.state.npz")
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, self._state_path)
+
+    def _load_model(self):
+        if not os.path.exists(self._state_path):
+            return
+        opt = self.model.optimizer
+        if opt is not None and not opt.built:
+            opt.build(self.model.trainable_variables)
+        self.model._initial_epoch = self._assign(self._state_path, optimizer=True)
+
+    def _assign(self, path: str, *, optimizer: bool) -> int:
+        """Load a state file into the model (and its optimizer); its epoch."""
+        import numpy as np
+
+        weights, opt_vars = self._variables()
+        with np.load(path) as state:
+            names = set(state.files)
+            expect = {f"m{i}" for i in range(len(weights))} | {f"o{i}" for i in range(len(opt_vars))} | {"epoch"}
+            if names != expect or any(tuple(state[f"m{i}"].shape) != tuple(v.shape) for i, v in enumerate(weights)):
+                raise SpecError(f"the checkpoint {path} is of another model or optimizer",
+                                Loc(str(Path(self.backup_dir).parent)),
+                                hint="start over with --fresh, or train into another --output directory")
+            for i, v in enumerate(weights):
+                v.assign(state[f"m{i}"])
+            if optimizer:
+                for i, v in enumerate(opt_vars):
+                    v.assign(state[f"o{i}"])
+            return int(state["epoch"])
+
+    def keep_as_best(self) -> None:
+        """Mark the state just saved as the best epoch's."""
+        if not os.path.exists(self._state_path):
+            return
+        tmp = os.path.join(self.backup_dir, ".tmp.best.npz")
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        try:
+            os.link(self._state_path, tmp)  # the state file is replaced, never rewritten: a link is a copy
+        except OSError:
+            shutil.copyfile(self._state_path, tmp)
+        os.replace(tmp, self._best_path)
+
+    def save_best_model(self, path) -> bool:
+        """Write the best epoch's model to ``path`` (the model's weights are left as they were)."""
+        if not os.path.exists(self._best_path):
+            return False
+        current = [keras.ops.convert_to_numpy(v) for v in self.model.weights]
+        self._assign(self._best_path, optimizer=False)
+        try:
+            artifacts.save_model(self.model, path)
+        finally:
+            for v, value in zip(self.model.weights, current):
+                v.assign(value)
+        return True
 
     def restore_last_good(self) -> bool:
         """Load the last saved epoch's weights (after a NaN); False when none was saved."""
-        if not os.path.exists(self._weights_path):
+        if not os.path.exists(self._state_path):
             return False
-        self.model.load_weights(self._weights_path)
+        self._assign(self._state_path, optimizer=False)
         return True
 
 
 class RunRecorder(keras.callbacks.Callback):
     """History rows, ``history.csv/json`` and ``best.keras``, kept consistent across resumes."""
 
-    def __init__(self, run: Path, guard: NanGuard, *, monitor: str, write: bool):
+    def __init__(self, run: Path, guard: NanGuard, *, monitor: str, write: bool, on_best=None):
         super().__init__()
         self.run, self.guard, self.monitor, self.write = Path(run), guard, monitor, write
+        self.on_best = on_best
         self.rows: list[dict] = []
         self.best = math.inf
         self.initial_epoch = 0
@@ -108,7 +186,8 @@ class RunRecorder(keras.callbacks.Callback):
         value = row.get(self.monitor)
         if value is not None and math.isfinite(value) and self._sign() * value < self.best:
             self.best = self._sign() * value
-            artifacts.save_model(self.model, self.run / "best.keras")
+            if self.on_best is not None:
+                self.on_best()
 
 
 def current_lr(optimizer) -> float:

@@ -24,7 +24,7 @@ FLAGS = {
     "data": "data", "epochs": "epochs", "batch_size": "batch_size", "optimizer": "optimizer.name",
     "learning_rate": "optimizer.learning_rate", "loss": "loss", "metrics": "metrics",
     "validation_split": "validation_split", "seed": "seed", "strategy": "strategy", "precision": "precision",
-    "jit_compile": "jit_compile", "loop": "loop",
+    "jit_compile": "jit_compile", "loop": "loop", "steps_per_execution": "steps_per_execution",
 }
 RUN_FILES = ("backup", "history.csv", "history.json", "metrics.json", "model.keras", "best.keras", "curves.png",
              "run.json", "spec.yaml", "tensorboard")
@@ -52,6 +52,9 @@ def add_parsers(subparsers) -> None:
     p.add_argument("--precision", choices=PRECISIONS)
     p.add_argument("--jit-compile", choices=JIT)
     p.add_argument("--loop", choices=LOOPS, help="fit, custom distributed step, or auto (custom for multi-worker)")
+    p.add_argument("--steps-per-execution", type=_auto_or_int, metavar="auto|N",
+                   help="training steps per call into the compiled graph (fit loop); auto: several "
+                        "for small models, where per-step overhead dominates")
     p.add_argument("-o", "--output", help="the run directory (default: runs/<spec name>)")
     p.add_argument("--fresh", action="store_true", help="start over instead of resuming the run directory")
     p.add_argument("--logical-cpus", type=int, metavar="N",
@@ -65,6 +68,15 @@ def add_parsers(subparsers) -> None:
     p.add_argument("--data", help="another data source to evaluate on")
     p.add_argument("--batch-size", type=int)
     p.set_defaults(func=cmd_evaluate)
+
+
+def _auto_or_int(text: str):
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected auto or an integer, got {text!r}") from None
 
 
 def split_sets(items: list[str] | None) -> tuple[list[str], dict]:

@@ -62,6 +62,8 @@ class TrainConfig:
     precision: str = "auto"
     jit_compile: str = "auto"
     loop: str = "auto"
+    #: ``auto`` or N: training steps run per call into the compiled graph (``fit`` loop only)
+    steps_per_execution: Any = "auto"
     #: where each field's value came from (spec position or the command line)
     locs: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -130,6 +132,8 @@ class TrainConfig:
         self.epochs = _int(self, "epochs", minimum=1)
         self.batch_size = _int(self, "batch_size", minimum=1)
         self.seed = _int(self, "seed", minimum=0)
+        if self.steps_per_execution != "auto":
+            self.steps_per_execution = _int(self, "steps_per_execution", minimum=1)
         self.validation_split = _fraction(self, "validation_split")
         self.test_split = _fraction(self, "test_split")
         for key, choices in (("strategy", STRATEGIES), ("precision", PRECISIONS), ("jit_compile", JIT),

@@ -54,11 +54,13 @@ def _log(msg: str) -> None:
 
 def train(model_fn: Callable, cfg: TrainConfig, *, output: str | Path, model_name: str = "model",
           spec_yaml: str | None = None, command: str | None = None, verbose: int | None = None,
-          logical_cpus: int | None = None, log: Callable[[str], None] = _log) -> RunResult:
+          logical_cpus: int | None = None, log: Callable[[str], None] = _log,
+          callbacks: list | None = None) -> RunResult:
     """Train the model ``model_fn()`` (called inside ``strategy.scope()``) as ``cfg`` says.
 
     Writes the run directory ``output`` (see :mod:`archspec.train.artifacts`); running the same
-    call again resumes at the last completed epoch.
+    call again resumes at the last completed epoch. ``callbacks``: more Keras callbacks, called
+    after archspec's own (checkpoint, NaN guard, history) in every loop.
 
     Example:
         >>> import keras
@@ -78,12 +80,13 @@ def train(model_fn: Callable, cfg: TrainConfig, *, output: str | Path, model_nam
     previous = keras.mixed_precision.global_policy().name
     try:
         return _train(model_fn, cfg, output=output, model_name=model_name, spec_yaml=spec_yaml, command=command,
-                      verbose=verbose, logical_cpus=logical_cpus, log=log)
+                      verbose=verbose, logical_cpus=logical_cpus, log=log, extra_callbacks=callbacks)
     finally:
         keras.mixed_precision.set_global_policy(previous)
 
 
-def _train(model_fn, cfg, *, output, model_name, spec_yaml, command, verbose, logical_cpus, log) -> RunResult:
+def _train(model_fn, cfg, *, output, model_name, spec_yaml, command, verbose, logical_cpus, log,
+           extra_callbacks) -> RunResult:
     t_start = time.perf_counter()
     import keras
     import tensorflow as tf
@@ -133,11 +136,16 @@ def _train(model_fn, cfg, *, output, model_name, spec_yaml, command, verbose, lo
     if data.val is not None and data.val.n:
         val_ds, vsteps = data_mod.pipeline(data.val, batch=gb, training=False, cfg=cfg, fit=fit)
 
+    spe = 1
+    if loop == "fit" and replicas == 1:  # Keras' multi-step loop fails under MirroredStrategy (measured)
+        from archspec.train import execution
+
+        spe = execution.choose(cfg.steps_per_execution, model, batch=gb, steps=steps, vsteps=vsteps)
     with strategy.scope():
         optimizer = objects.make_optimizer(cfg, steps)
         loss = objects.make_loss(cfg, model)
         metrics = objects.make_metrics(cfg, loss)
-        model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=jit)
+        model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=jit, steps_per_execution=spe)
 
     log(f"archspec train: {model_name} ({model.count_params():,} parameters) on {cfg.data}: "
         f"{data.train.n:,} train / {data.val.n if data.val else 0:,} validation / "
@@ -145,23 +153,24 @@ def _train(model_fn, cfg, *, output, model_name, spec_yaml, command, verbose, lo
         + (f", {'x'.join(map(str, data.shape))} -> {how} to {'x'.join(map(str, in_shape))}" if how else ""))
     log(f"strategy {strat.describe(strategy)}: {replicas} replica(s), global batch {gb} = "
         f"{gb // replicas} per replica; {steps} steps/epoch; precision {policy}; "
-        f"jit_compile {'on' if jit else 'off'}; loop {loop}"
+        f"jit_compile {'on' if jit else 'off'}; loop {loop}" + (f", {spe} steps per execution" if spe > 1 else "")
         + ("" if role.is_chief else f"; worker {role.task_id} (artifacts in {work})"))
 
     guard = cb.NanGuard()
     backup = cb.AtomicBackupAndRestore(str(work / "backup"), guard)
     monitor = (cfg.early_stopping or {}).get("monitor") or ("val_loss" if val_ds is not None else "loss")
-    recorder = cb.RunRecorder(work, guard, monitor=monitor, write=role.is_chief)
+    recorder = cb.RunRecorder(work, guard, monitor=monitor, write=role.is_chief, on_best=backup.keep_as_best)
     callbacks = [backup, guard, recorder]
     if cfg.early_stopping:
         callbacks.append(keras.callbacks.EarlyStopping(**cfg.early_stopping))
     if role.is_chief:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run / "tensorboard"), write_graph=False))
+    callbacks += list(extra_callbacks or [])
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
 
     if role.is_chief:
-        _write_start(run, cfg, spec_yaml, command, strategy, replicas, policy, jit, loop)
+        _write_start(run, cfg, spec_yaml, command, strategy, replicas, policy, jit, loop, spe)
 
     if loop == "fit":
         model.fit(train_ds, epochs=cfg.epochs, steps_per_epoch=steps, validation_data=val_ds,
@@ -195,6 +204,7 @@ def _train(model_fn, cfg, *, output, model_name, spec_yaml, command, verbose, lo
     seconds = time.perf_counter() - t_start
     if role.is_chief:
         artifacts.save_model(model, run / "model.keras")
+        backup.save_best_model(run / "best.keras")
         if test_metrics:
             artifacts.write_json(run / "metrics.json", test_metrics)
         artifacts.plot_curves(run, recorder.rows, f"{model_name} on {cfg.data}")
@@ -205,7 +215,7 @@ def _train(model_fn, cfg, *, output, model_name, spec_yaml, command, verbose, lo
     return RunResult(run, status, recorder.rows, test_metrics, recorder.initial_epoch, replicas, loop, seconds, model)
 
 
-def _write_start(run: Path, cfg, spec_yaml, command, strategy, replicas, policy, jit, loop) -> None:
+def _write_start(run: Path, cfg, spec_yaml, command, strategy, replicas, policy, jit, loop, spe) -> None:
     import yaml
 
     from archspec.train.strategy import describe
@@ -226,6 +236,7 @@ def _write_start(run: Path, cfg, spec_yaml, command, strategy, replicas, policy,
         "precision": policy,
         "jit_compile": jit,
         "loop": loop,
+        "steps_per_execution": spe,
         "versions": artifacts.versions(),
         "status": "running",
     }
