@@ -83,7 +83,7 @@ def cmd_tune(args) -> int:
     keras.utils.set_random_seed(args.seed)
     (x, y), val = tune.load_data(data, spec=spec)
     cfg = tune.train_config(spec.train)
-    hm.steps_per_epoch = max(1, -(-len(x) // (cfg.batch_size if cfg else 32)))
+    hm.steps_per_epoch = max(1, -(-len(x) // cfg.batch_size))
     fit = {"validation_data": val, "verbose": 0}
     if args.epochs and args.tuner != "hyperband":
         fit["epochs"] = args.epochs

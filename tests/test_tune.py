@@ -138,9 +138,37 @@ def search(tmp_path_factory):
     tuner = tune.make_tuner(hm, "random", directory=out, max_trials=3, seed=3,
                             budget=tune.Budget(max_params=90_000))
     (x, y), val = small_data()
+    from archspec.train.graphs import custom_gradient_names
+
+    names = custom_gradient_names()
     tuner.search(x, y, validation_data=val, epochs=1, verbose=0)
+    tuner.kept_gradients = custom_gradient_names() - names
     paths = tune.write_results(tuner, out, epochs=1)
     return out, tuner, paths
+
+
+def test_a_search_keeps_no_trials_graphs(search):
+    """TensorFlow would keep each trial's traced training step for good (archspec.train.graphs)."""
+    import gc
+
+    from tensorflow.python.framework.func_graph import FuncGraph
+
+    _, tuner, _ = search
+    assert tuner.kept_gradients == set()
+    gc.collect()
+    assert not [o for o in gc.get_objects() if isinstance(o, FuncGraph) and o.name == "one_step_on_data"
+                and "lenet_search" in str([op.name for op in o.get_operations()[:50]])]
+
+
+def test_bayesian_search_runs_and_records_its_trials(tmp_path):
+    tuner = tune.make_tuner(tune.HyperModel(LENET), "bayesian", directory=tmp_path, max_trials=3, seed=5)
+    (x, y), val = small_data(200)
+    tuner.search(x, y, validation_data=val, epochs=1, verbose=0)
+    assert isinstance(tuner.oracle, kt.oracles.BayesianOptimizationOracle)
+    rows = tune.results_table(tmp_path)
+    assert len(rows) == 3 and {r["status"] for r in rows} == {"completed"}
+    assert all(0 <= r["objective"] <= 1 and r["params"] > 0 for r in rows)
+    assert len({json.dumps(r["values"], sort_keys=True) for r in rows}) == 3  # three different configurations
 
 
 def test_results_table_csv_json_and_plot(search):

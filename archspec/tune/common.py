@@ -17,35 +17,21 @@ _OPTIMIZER_WARNING = "Skipping variable loading for optimizer"
 
 
 def train_config(train: dict | None):
-    """The ``train`` section as ``archspec.train``'s TrainConfig (defaults filled, checked), or
-    None while that package is absent."""
-    try:
-        from archspec.train.config import TrainConfig
-    except ImportError:  # pragma: no cover
-        return None
+    """The ``train`` section as ``archspec.train``'s TrainConfig (defaults filled, checked)."""
+    from archspec.train.config import TrainConfig
+
     return TrainConfig.from_sources(train)
 
 
 def compile_model(model, train: dict | None, *, steps_per_epoch: int = 1) -> None:
     """Compile as ``archspec train`` does: optimizer (+ schedule), loss and metrics from the
     resolved ``train`` section (through :mod:`archspec.train.objects`)."""
+    from archspec.train import objects
+
     cfg = train_config(train)
-    if cfg is not None:
-        from archspec.train import objects
-
-        loss = objects.make_loss(cfg, model)
-        model.compile(optimizer=objects.make_optimizer(cfg, steps_per_epoch), loss=loss,
-                      metrics=objects.make_metrics(cfg, loss))
-        return
-    import keras  # pragma: no cover (fallback without archspec.train)
-
-    train = train or {}
-    opt = train.get("optimizer", "adam")
-    opt = {"name": opt} if isinstance(opt, str) else dict(opt)
-    name = opt.pop("name", "adam")
-    model.compile(optimizer=keras.optimizers.get({"class_name": name, "config": opt}),
-                  loss=train.get("loss", "sparse_categorical_crossentropy"),
-                  metrics=list(train.get("metrics", ["accuracy"])))
+    loss = objects.make_loss(cfg, model)
+    model.compile(optimizer=objects.make_optimizer(cfg, steps_per_epoch), loss=loss,
+                  metrics=objects.make_metrics(cfg, loss))
 
 
 # ---------------------------------------------------------------------------------------- data
@@ -54,13 +40,10 @@ def load_data(name: str, *, spec: Spec | None = None):
     splits it (its test split held out; validation from ``train.validation_split``).
 
     Goes through :func:`archspec.train.data.load_data` (sources with arrays, e.g.
-    ``sklearn:digits``, ``npz:PATH``, ``keras:mnist``); without that package, an adapter that
-    knows only ``sklearn:digits``.
+    ``sklearn:digits``, ``npz:PATH``, ``keras:mnist``).
     """
     cfg = train_config(spec.train if spec is not None else None)
     loc = Loc("<command line>", 0, 0, "--data")
-    if cfg is None:  # pragma: no cover
-        return _digits_adapter(name, loc)
     from archspec.train.data import load_data as source
 
     data = source(name, cfg, loc)
@@ -68,19 +51,6 @@ def load_data(name: str, *, spec: Spec | None = None):
         raise SpecError("tuning needs a data source that loads as arrays, with a validation split",
                         loc, received=name, hint="e.g. sklearn:digits, npz:PATH, keras:mnist")
     return (data.train.x, data.train.y), (data.val.x, data.val.y)
-
-
-def _digits_adapter(name: str, loc: Loc):  # pragma: no cover (used only without archspec.train)
-    if name not in ("sklearn:digits", "digits"):
-        raise SpecError("unknown dataset", loc, received=name, hint="available here: sklearn:digits")
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    d = load_digits()
-    x = (d.images.astype("float32") / 16.0)[..., None]
-    xt, xv, yt, yv = train_test_split(x, d.target.astype("int32"), test_size=0.2, random_state=0,
-                                      stratify=d.target)
-    return (xt, yt), (xv, yv)
 
 
 # ---------------------------------------------------------------------------------------- tuners

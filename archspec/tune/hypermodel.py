@@ -144,10 +144,9 @@ class HyperModel(kt.HyperModel):
         return model
 
     def fit(self, hp, model, *args, **kwargs):
-        train = self.resolve(hp).train or {}
-        cfg = train_config(train)
-        kwargs.setdefault("batch_size", cfg.batch_size if cfg else train.get("batch_size", 32))
-        kwargs.setdefault("epochs", cfg.epochs if cfg else train.get("epochs", 1))
+        cfg = train_config(self.resolve(hp).train)
+        kwargs.setdefault("batch_size", cfg.batch_size)
+        kwargs.setdefault("epochs", cfg.epochs)
         kwargs.setdefault("verbose", 0)
         t0 = time.perf_counter()
         with warnings.catch_warnings():
