@@ -214,6 +214,16 @@ def test_summary_prints_the_table(search, capsys):
     assert main(["tune", "--summary", str(out / "nope")]) == 2
 
 
+def test_summary_does_not_import_tensorflow(search):
+    out, _, _ = search
+    script = ("import sys\nfrom archspec.cli import main\ncode = main(['tune', '--summary', sys.argv[1]])\n"
+              "print('TF' if 'tensorflow' in sys.modules or 'keras_tuner' in sys.modules else 'noTF', code)\n")
+    proc = subprocess.run([sys.executable, "-c", script, str(out)], capture_output=True, text=True, timeout=60,
+                          cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert "3 trials:" in proc.stdout and proc.stdout.strip().endswith("noTF 0")
+
+
 def test_freeze_falls_back_to_resolved_yaml_for_specs_from_a_string():
     hm = tune.HyperModel(archspec.loads(BLOCKS))
     text, spec = tune.freeze(hm, {"params.block": "bottleneck", "neck": 6})

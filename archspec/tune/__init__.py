@@ -22,7 +22,7 @@ Pieces, each separate:
   checked on the analyzer's numbers before any Keras object is made.
 - :func:`make_tuner`: random / bayesian / hyperband tuners whose ``run_trial`` rejects
   over-budget trials (recorded with their reason, scored as the worst objective so the search
-  does not count them as failures), clears the Keras session between trials, and records
+  does not count them as failures), free each trial's graphs (memory stays flat), and record
   parameters, MACs and timings next to keras-tuner's own trial files.
 - :func:`write_results`: ``results.csv``/``results.json``, ``best.yaml`` (the source file with
   each space replaced by its chosen value), ``best.keras`` and ``results.png``.
@@ -32,16 +32,33 @@ Pieces, each separate:
 
 from __future__ import annotations
 
-from archspec.tune.budget import Budget, memory_bytes, parse_size
-from archspec.tune.common import PROJECT, RECORD, TUNERS, compile_model, load_data, train_config
-from archspec.tune.freeze import freeze
-from archspec.tune.hypermodel import HyperModel, find_conditions
-from archspec.tune.results import format_table, results_table, write_results
-from archspec.tune.trials import BayesianOptimization, Hyperband, RandomSearch, make_strategy, make_tuner
+import importlib
 
-__all__ = [
-    "HyperModel", "Budget", "make_tuner", "make_strategy", "load_data", "compile_model",
-    "train_config", "write_results", "results_table", "format_table", "freeze", "find_conditions",
-    "memory_bytes", "parse_size", "RandomSearch", "BayesianOptimization", "Hyperband",
-    "TUNERS", "PROJECT", "RECORD",
-]
+# `freeze` is both a submodule and its function: bind the function now, or importing the
+# submodule later would leave the module object under that name.
+from archspec.tune.freeze import freeze  # pure Python
+
+#: public name -> the submodule that defines it. Imported on first use (PEP 562), so reading a
+#: search's results (``archspec tune --summary``) does not import keras-tuner and TensorFlow.
+_EXPORTS = {
+    "Budget": "budget", "memory_bytes": "budget", "parse_size": "budget",
+    "PROJECT": "common", "RECORD": "common", "TUNERS": "common", "compile_model": "common",
+    "load_data": "common", "train_config": "common",
+    "HyperModel": "hypermodel", "find_conditions": "hypermodel",
+    "format_table": "results", "results_table": "results", "write_results": "results",
+    "BayesianOptimization": "trials", "Hyperband": "trials", "RandomSearch": "trials",
+    "make_strategy": "trials", "make_tuner": "trials",
+}
+__all__ = [*_EXPORTS, "freeze"]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"archspec.tune.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'archspec.tune' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from archspec.errors import SpecError
+from archspec.spec import Spec
 
-from archspec.errors import SpecError  # noqa: E402
-from archspec.spec import Spec  # noqa: E402
-from archspec.tune.hypermodel import HyperModel  # noqa: E402
+if TYPE_CHECKING:  # no keras-tuner import at run time
+    from archspec.tune.hypermodel import HyperModel
+
 
 def freeze(hypermodel: HyperModel, values: dict, *, header: str = "") -> tuple[str, Spec]:
     """The spec with every space replaced by its value in ``values`` (a trial's hp values).

@@ -13,8 +13,7 @@ import warnings
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from archspec.tune.common import PROJECT, RECORD, _OPTIMIZER_WARNING  # noqa: E402
-from archspec.tune.freeze import freeze  # noqa: E402
-from archspec.tune.hypermodel import HyperModel  # noqa: E402
+
 
 def results_table(directory: str | Path) -> list[dict]:
     """One row per trial (finished or running), from the files in ``directory`` only."""
@@ -159,7 +158,9 @@ def write_results(tuner, out: str | Path | None = None, *, with_model: bool = Tr
     values = dict(trial.hyperparameters.values)
     if epochs is not None:
         values.setdefault("tuner/epochs", epochs)
-    hm: HyperModel = tuner.hypermodel
+    from archspec.tune.freeze import freeze
+
+    hm = tuner.hypermodel
     text, spec = freeze(hm, values, header=f"trial {trial.trial_id}: {objective}={trial.score:.4f}")
     (out / "best.yaml").write_text(text)
     paths["yaml"] = out / "best.yaml"
