@@ -232,10 +232,16 @@ def _tfds(arg: str, cfg, loc, model_input) -> Data:
                         hint="pip install tensorflow-datasets") from None
     import tensorflow as tf
 
+    names = tfds.list_builders()
+    if arg.partition(":")[0].partition("/")[0] not in names:
+        raise SpecError(f"no TensorFlow Datasets data set `{arg}`", loc, received=arg,
+                        hint=did_you_mean(arg, names) or "see tfds.list_builders()")
     try:
         (train, test), info = tfds.load(arg, split=["train", "test"], as_supervised=True, with_info=True)
-    except Exception as exc:  # noqa: BLE001  (unknown name, offline, missing split)
-        raise SpecError(f"cannot load tfds:{arg}: {str(exc)[:200]}", loc, received=arg) from None
+    except Exception as exc:  # noqa: BLE001  (offline, missing split, ...)
+        raise SpecError(f"cannot load tfds:{arg}: {str(exc)[:300]}", loc, received=arg,
+                        hint="offline, TFDS reads prepared data sets from $TFDS_DATA_DIR "
+                             "(default ~/tensorflow_datasets)") from None
     label = info.features[info.supervised_keys[1]]
     classes = getattr(label, "num_classes", None)
 
