@@ -50,6 +50,23 @@ def test_macs_count_equals_the_analyzer_on_the_zoo(keras):
         assert execution.macs_per_example(model) == macs
 
 
+def test_macs_count_depthwise_and_separable_convolutions(keras):
+    import archspec
+
+    spec = archspec.loads("""
+name: dw
+input: {shape: [16, 16, 8]}
+body:
+  - depthwise_conv2d: {kernel_size: 3, padding: same, depth_multiplier: 2}
+  - separable_conv2d: {filters: 32, kernel_size: 3, strides: 2, padding: same}
+  - global_average_pooling2d
+  - dense: {units: 10}
+""")
+    macs = archspec.summary(spec).macs
+    assert macs == 16 * 16 * 3 * 3 * 8 * 2 + 8 * 8 * (3 * 3 * 16 + 16 * 32) + 32 * 10
+    assert execution.macs_per_example(archspec.build(spec)) == macs
+
+
 def test_auto_groups_small_steps_only(keras):
     import archspec
 
@@ -85,6 +102,9 @@ def test_grouped_steps_train_the_same_model(tmp_path, keras):
     for ra, rb in zip(grouped.history, single.history):
         assert ra["val_loss"] == pytest.approx(rb["val_loss"], rel=1e-4)
     assert grouped.test_metrics["accuracy"] == pytest.approx(single.test_metrics["accuracy"], abs=1e-6)
+    # the saved model does not carry the grouping into someone else's fit
+    saved = keras.saving.load_model(tmp_path / "grouped" / "model.keras")
+    assert grouped.model.steps_per_execution == 3 and saved.steps_per_execution == 1
 
 
 def test_best_keras_holds_the_best_epochs_weights(tmp_path, keras):
@@ -111,6 +131,9 @@ def test_best_keras_holds_the_best_epochs_weights(tmp_path, keras):
         assert int(state["epoch"]) == 6
     with np.load(tmp_path / "backup" / "best.npz") as state:
         assert int(state["epoch"]) == best_epoch + 1
+    # best.keras holds that epoch's optimizer state too (21 steps an epoch)
+    assert int(best.optimizer.iterations.numpy()) == 21 * (best_epoch + 1)
+    assert int(last.optimizer.iterations.numpy()) == 21 * 6
 
 
 def test_a_checkpoint_of_another_model_is_a_located_error(tmp_path, keras):
@@ -123,4 +146,12 @@ def test_a_checkpoint_of_another_model_is_a_located_error(tmp_path, keras):
 
     with pytest.raises(SpecError, match=r"the checkpoint .*state\.npz is of another model or optimizer") as e:
         train(other, cfg(epochs=2), output=tmp_path, verbose=0, log=quiet)
+    assert "--fresh" in e.value.hint
+
+
+def test_an_unreadable_checkpoint_is_a_located_error(tmp_path, keras):
+    train(tiny_net, cfg(epochs=1), output=tmp_path, verbose=0, log=quiet)
+    (tmp_path / "backup" / "state.npz").write_bytes(b"PK\x03\x04 not a zip file")
+    with pytest.raises(SpecError, match=r"the checkpoint .*state\.npz cannot be read") as e:
+        train(tiny_net, cfg(epochs=2), output=tmp_path, verbose=0, log=quiet)
     assert "--fresh" in e.value.hint

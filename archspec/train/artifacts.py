@@ -60,11 +60,23 @@ def _finite(obj):
 
 
 def save_model(model, path: str | Path) -> Path:
-    """``model.save`` to a temp ``.keras`` file beside ``path``, then rename."""
+    """``model.save`` to a temp ``.keras`` file beside ``path``, then rename.
+
+    The saved compile config says ``steps_per_execution: 1`` whatever the run used: a model
+    reloaded to ``fit`` with its own ``steps_per_epoch`` must not run whole groups of steps.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp.keras")
-    model.save(tmp)
+    config = getattr(getattr(model, "_compile_config", None), "config", None)
+    spe = config.get("steps_per_execution") if isinstance(config, dict) else None
+    if spe not in (None, 1):
+        config["steps_per_execution"] = 1
+    try:
+        model.save(tmp)
+    finally:
+        if spe not in (None, 1):
+            config["steps_per_execution"] = spe
     os.replace(tmp, path)
     return path
 

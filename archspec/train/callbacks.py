@@ -48,7 +48,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     Keras' own format (``save_weights`` to HDF5 plus a JSON file) took ~85 ms an epoch for
     ResNet-20 here; a snapshot of the variables to ``.npz`` takes a few.
 
-    The best epoch's state is kept beside it (``best.npz``, a hard link or copy of that epoch's
+    The best epoch's state is kept beside it (``best.npz``, a hard link -- or a copy -- of that epoch's
     state file) and becomes ``best.keras`` at the end of the run (:meth:`save_best_model`), instead
     of writing a whole ``.keras`` model at every improvement.
     """
@@ -81,10 +81,14 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         tmp = os.path.join(self.backup_dir, ".tmp.state.npz")
         with open(tmp, "wb") as f:
             np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, self._state_path)
 
     def _load_model(self):
         if not os.path.exists(self._state_path):
+            if os.path.exists(self._weights_path):  # Keras' own format (latest.weights.h5 + JSON)
+                super()._load_model()
             return
         opt = self.model.optimizer
         if opt is not None and not opt.built:
@@ -93,22 +97,29 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
 
     def _assign(self, path: str, *, optimizer: bool) -> int:
         """Load a state file into the model (and its optimizer); its epoch."""
+        import zipfile
+
         import numpy as np
 
         weights, opt_vars = self._variables()
-        with np.load(path) as state:
-            names = set(state.files)
-            expect = {f"m{i}" for i in range(len(weights))} | {f"o{i}" for i in range(len(opt_vars))} | {"epoch"}
-            if names != expect or any(tuple(state[f"m{i}"].shape) != tuple(v.shape) for i, v in enumerate(weights)):
-                raise SpecError(f"the checkpoint {path} is of another model or optimizer",
-                                Loc(str(Path(self.backup_dir).parent)),
-                                hint="start over with --fresh, or train into another --output directory")
-            for i, v in enumerate(weights):
-                v.assign(state[f"m{i}"])
-            if optimizer:
-                for i, v in enumerate(opt_vars):
-                    v.assign(state[f"o{i}"])
-            return int(state["epoch"])
+        run = Loc(str(Path(self.backup_dir).parent))
+        hint = "start over with --fresh, or train into another --output directory"
+        try:
+            with np.load(path) as f:
+                state = {name: f[name] for name in f.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise SpecError(f"the checkpoint {path} cannot be read ({exc})", run, hint=hint) from None
+        expect = {f"m{i}": v for i, v in enumerate(weights)} | {f"o{i}": v for i, v in enumerate(opt_vars)}
+        if set(state) != set(expect) | {"epoch"} or any(
+                tuple(state[k].shape) != tuple(v.shape) for k, v in expect.items()):
+            raise SpecError(f"the checkpoint {path} is of another model or optimizer (or another precision)",
+                            run, hint=hint)
+        for i, v in enumerate(weights):
+            v.assign(state[f"m{i}"])
+        if optimizer:
+            for i, v in enumerate(opt_vars):
+                v.assign(state[f"o{i}"])
+        return int(state["epoch"])
 
     def keep_as_best(self) -> None:
         """Mark the state just saved as the best epoch's."""
@@ -124,23 +135,25 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         os.replace(tmp, self._best_path)
 
     def save_best_model(self, path) -> bool:
-        """Write the best epoch's model to ``path`` (the model's weights are left as they were)."""
+        """Write the best epoch's model, optimizer state included, to ``path``; the model's own
+        state is left as it was."""
         if not os.path.exists(self._best_path):
             return False
-        current = [keras.ops.convert_to_numpy(v) for v in self.model.weights]
-        self._assign(self._best_path, optimizer=False)
+        weights, opt_vars = self._variables()
+        current = [keras.ops.convert_to_numpy(v) for v in weights + opt_vars]
+        self._assign(self._best_path, optimizer=True)
         try:
             artifacts.save_model(self.model, path)
         finally:
-            for v, value in zip(self.model.weights, current):
+            for v, value in zip(weights + opt_vars, current):
                 v.assign(value)
         return True
 
     def restore_last_good(self) -> bool:
-        """Load the last saved epoch's weights (after a NaN); False when none was saved."""
+        """Load the last saved epoch's state, optimizer included (after a NaN); False when none."""
         if not os.path.exists(self._state_path):
             return False
-        self._assign(self._state_path, optimizer=False)
+        self._assign(self._state_path, optimizer=True)
         return True
 
 
@@ -182,12 +195,12 @@ class RunRecorder(keras.callbacks.Callback):
         self.rows.append(row)
         if not self.write:
             return
-        artifacts.write_history(self.run, self.rows)
         value = row.get(self.monitor)
         if value is not None and math.isfinite(value) and self._sign() * value < self.best:
             self.best = self._sign() * value
-            if self.on_best is not None:
+            if self.on_best is not None:  # before the history: a kill between the two keeps both right
                 self.on_best()
+        artifacts.write_history(self.run, self.rows)
 
 
 def current_lr(optimizer) -> float:

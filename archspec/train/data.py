@@ -232,12 +232,12 @@ def _tfds(arg: str, cfg, loc, model_input) -> Data:
                         hint="pip install tensorflow-datasets") from None
     import tensorflow as tf
 
-    names = tfds.list_builders()
-    if arg.partition(":")[0].partition("/")[0] not in names:
-        raise SpecError(f"no TensorFlow Datasets data set `{arg}`", loc, received=arg,
-                        hint=did_you_mean(arg, names) or "see tfds.list_builders()")
     try:
         (train, test), info = tfds.load(arg, split=["train", "test"], as_supervised=True, with_info=True)
+    except tfds.core.registered.DatasetNotFoundError:
+        names = tfds.list_builders(with_community_datasets=False)  # no network lookup
+        raise SpecError(f"no TensorFlow Datasets data set `{arg}`", loc, received=arg,
+                        hint=did_you_mean(arg, names) or "see tfds.list_builders()") from None
     except Exception as exc:  # noqa: BLE001  (offline, missing split, ...)
         raise SpecError(f"cannot load tfds:{arg}: {str(exc)[:300]}", loc, received=arg,
                         hint="offline, TFDS reads prepared data sets from $TFDS_DATA_DIR "

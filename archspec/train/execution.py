@@ -7,7 +7,8 @@ large model it is noise, and Keras' multi-step ``tf.while_loop`` measured *slowe
 batch 128: 0.6x), so ``auto`` only groups steps when a step is small:
 
 - the model's multiply-accumulates per example are counted from its layers (every layer with a
-  ``kernel``: kernel size times output positions, nested models included);
+  ``kernel``, ``depthwise_kernel`` or ``pointwise_kernel``: kernel size times output positions,
+  nested models included; attention and recurrent layers are not counted);
 - a step of fewer than ``SMALL_STEP_MACS`` (batch x MACs) runs ``ceil(SMALL_STEP_MACS / step)``
   steps per call, at most ``MAX_STEPS``;
 - the count (``auto``'s or a given one) is then lowered to a divisor of the steps per epoch (and of the validation steps):
@@ -23,16 +24,18 @@ from __future__ import annotations
 
 import math
 
+KERNELS = ("kernel", "depthwise_kernel", "pointwise_kernel")
 SMALL_STEP_MACS = 1e9
 MAX_STEPS = 16
 
 
 def macs_per_example(model) -> float:
-    """Forward multiply-accumulates per example of the layers with a ``kernel`` (conv, dense...)."""
+    """Forward multiply-accumulates per example of the layers with kernels (conv, depthwise and
+    separable conv, dense): kernel size times output positions."""
     total = 0.0
     for layer in _leaf_layers(model):
-        kernel = getattr(layer, "kernel", None)
-        if kernel is None or not hasattr(kernel, "shape"):
+        kernels = [k for k in (getattr(layer, name, None) for name in KERNELS) if hasattr(k, "shape")]
+        if not kernels:
             continue
         try:
             out = layer.output.shape
@@ -41,7 +44,7 @@ def macs_per_example(model) -> float:
         if isinstance(out, list) or not out or any(d is None for d in out[1:]):
             continue
         positions = math.prod(out[1:-1]) if len(out) > 2 else 1
-        total += math.prod(kernel.shape) * positions
+        total += sum(math.prod(k.shape) for k in kernels) * positions
     return total
 
 

@@ -12,6 +12,11 @@ keras-team/tf-keras#286; keras-team/tf-keras#898 proposes the same purge in ``cl
 The entries are only looked up while gradients are being traced; once a model's training step
 is traced, or the model is gone, they are dead weight. :func:`released` drops the entries
 registered inside its block, so a trial's graphs are freed with the trial.
+
+The limit: a ``tf.function`` that is traced inside the block, outlives it, and is only
+differentiated *later* (a forward-only trace put under a ``GradientTape`` afterwards) would then
+raise "No gradient defined for operation 'IdentityN'". archspec's trials build, trace and train
+a fresh model inside the block, and anything built after it traces anew.
 """
 
 from __future__ import annotations
