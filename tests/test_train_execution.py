@@ -80,9 +80,9 @@ def test_auto_groups_small_steps_only(keras):
 
 
 def test_steps_per_execution_must_be_auto_or_a_positive_integer():
-    with pytest.raises(SpecError, match=r"`steps_per_execution` must be an integer >= 1"):
+    with pytest.raises(SpecError, match=r"`steps_per_execution` must be `auto` or an integer >= 1"):
         TrainConfig.from_sources({"steps_per_execution": 0})
-    with pytest.raises(SpecError, match=r"`steps_per_execution` must be an integer >= 1"):
+    with pytest.raises(SpecError, match=r"`steps_per_execution` must be `auto` or an integer >= 1"):
         TrainConfig.from_sources({"steps_per_execution": "fast"})
     assert TrainConfig.from_sources({"steps_per_execution": 4}).steps_per_execution == 4
 

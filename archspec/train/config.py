@@ -133,7 +133,11 @@ class TrainConfig:
         self.batch_size = _int(self, "batch_size", minimum=1)
         self.seed = _int(self, "seed", minimum=0)
         if self.steps_per_execution != "auto":
-            self.steps_per_execution = _int(self, "steps_per_execution", minimum=1)
+            try:
+                self.steps_per_execution = _int(self, "steps_per_execution", minimum=1)
+            except SpecError as e:
+                raise SpecError("`steps_per_execution` must be `auto` or an integer >= 1", e.loc,
+                                received=self.steps_per_execution, hint="auto groups small steps only") from None
         self.validation_split = _fraction(self, "validation_split")
         self.test_split = _fraction(self, "test_split")
         for key, choices in (("strategy", STRATEGIES), ("precision", PRECISIONS), ("jit_compile", JIT),
