@@ -54,9 +54,7 @@ __all__ = [*_EXPORTS, "freeze"]
 
 def __getattr__(name: str):
     if name in _EXPORTS:
-        value = getattr(importlib.import_module(f"archspec.tune.{_EXPORTS[name]}"), name)
-        globals()[name] = value
-        return value
+        return getattr(importlib.import_module(f"archspec.tune.{_EXPORTS[name]}"), name)
     raise AttributeError(f"module 'archspec.tune' has no attribute {name!r}")
 
 

@@ -17,6 +17,7 @@ import keras_tuner as kt  # noqa: E402
 from archspec.errors import SpecError  # noqa: E402
 from archspec.spec import Spec, load  # noqa: E402
 from archspec.spec.space import Space  # noqa: E402
+from archspec.train.graphs import released  # noqa: E402
 from archspec.tune.budget import Budget  # noqa: E402
 from archspec.tune.common import _OPTIMIZER_WARNING, compile_model, train_config  # noqa: E402
 
@@ -149,7 +150,9 @@ class HyperModel(kt.HyperModel):
         kwargs.setdefault("epochs", cfg.epochs)
         kwargs.setdefault("verbose", 0)
         t0 = time.perf_counter()
-        with warnings.catch_warnings():
+        # released(): without it TensorFlow keeps every trial's traced graphs for good, whatever
+        # keras-tuner tuner drives this hypermodel (see archspec.train.graphs)
+        with warnings.catch_warnings(), released():
             warnings.filterwarnings("ignore", message=_OPTIMIZER_WARNING)
             history = model.fit(*args, **kwargs)
         self.fit_seconds = time.perf_counter() - t0

@@ -15,7 +15,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras_tuner as kt  # noqa: E402
 
 from archspec.errors import Loc, SpecError  # noqa: E402
-from archspec.train.graphs import released  # noqa: E402
 from archspec.tune.budget import Budget, memory_bytes  # noqa: E402
 from archspec.tune.common import PROJECT, RECORD, TUNERS, _OPTIMIZER_WARNING, train_config  # noqa: E402
 from archspec.tune.hypermodel import HyperModel  # noqa: E402
@@ -83,8 +82,7 @@ class _Trials:
         # keras-tuner's _try_build clears the Keras session and collects garbage before building:
         # nothing of the previous trial's model is kept (see scripts/bench_tune.py --memory)
         hm.fit_seconds = 0.0
-        # released(): TensorFlow would keep every trial's traced graphs for good (see graphs.py)
-        with warnings.catch_warnings(), released():
+        with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=_OPTIMIZER_WARNING)
             result = super().run_trial(trial, *args, **kwargs)
         record.update(status="completed", trial_seconds=time.perf_counter() - t0,
