@@ -178,7 +178,9 @@ def main(argv=None) -> int:
         ips_ours, ips_base = max(ours), max(base)
         import keras
 
-        macs = (archspec.summary(spec).macs if spec else _keras_macs(base_fn()))
+        from archspec.train.execution import macs_per_example
+
+        macs = archspec.summary(spec).macs if spec else macs_per_example(base_fn())
         train_flops = 2 * 3 * macs * ips_ours
         ratio = ips_ours / ips_base
         ratios.append(ratio)
@@ -188,21 +190,6 @@ def main(argv=None) -> int:
         del keras
     print(f"ratio={math.exp(sum(map(math.log, ratios)) / len(ratios)):.2f}")
     return 0
-
-
-def _keras_macs(model) -> float:
-    """MACs per image of conv and dense layers (the ones that matter)."""
-    import keras
-
-    total = 0
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.Conv2D):
-            k = math.prod(layer.kernel.shape)
-            h, w = layer.output.shape[1:3]
-            total += k * h * w
-        elif isinstance(layer, keras.layers.Dense):
-            total += math.prod(layer.kernel.shape)
-    return total
 
 
 if __name__ == "__main__":

@@ -10,21 +10,9 @@ import pytest
 
 from archspec.errors import SpecError
 from archspec.train import TrainConfig, execution, train
+from tests.test_train_loop import quiet, tiny_net
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def quiet(_msg):
-    pass
-
-
-def tiny_net():
-    import keras
-
-    inputs = keras.Input((8, 8, 1))
-    x = keras.layers.Conv2D(8, 3, activation="relu", name="conv")(inputs)
-    x = keras.layers.Flatten()(x)
-    return keras.Model(inputs, keras.layers.Dense(10, activation="softmax", name="out")(x))
 
 
 def cfg(**fields) -> TrainConfig:
