@@ -7,8 +7,10 @@ Three checks:
   padding / cropping / upsampling / flatten / reshape / merge families, runs archspec's pure-Python
   rule and builds the same layer on symbolic ``keras.Input`` tensors (what a functional model
   really gives). Where Keras accepts the configuration, output shape and trainable /
-  non-trainable parameter counts must be equal; where the rule rejects it, Keras must reject it
-  too (an error or a non-positive dimension).
+  non-trainable parameter counts must be equal, and the layer must run forward and take one
+  gradient step on real data on this machine ("valid" means trainable); where the rule rejects
+  it, Keras must reject it too (an error or a non-positive dimension), unless the rule rejects it
+  as unportable (a TensorFlow kernel that some CPUs or GPUs lack: ``Unportable``).
 - MACs on hand-computed cases (numbers worked out here, not by the code under test).
 - every ``architectures/*.yaml``: built into Keras, each layer's analyzed shape and parameter
   counts equal the model's -- that check is part of the zoo smoke test in ``tests/test_zoo.py``.
@@ -31,8 +33,9 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 import archspec
-from archspec.analyze.base import NoRule, ShapeError
+from archspec.analyze.base import NoRule, ShapeError, Unportable
 from archspec.ops import MULTI_INPUT, get_op
+from kerascheck import random_inputs, train_step
 
 ZOO = Path(__file__).resolve().parent.parent / "architectures"
 
@@ -52,18 +55,59 @@ def _weights(weights) -> int:
 
 
 def keras_outcome(case: Case):
-    """(output shape, trainable, non-trainable) of the layer called on symbolic inputs."""
+    """(output shape, trainable, non-trainable, the layer) of the layer called on symbolic inputs."""
     layer = getattr(keras.layers, case.op)(**case.args)
     inputs = [keras.Input(shape=tuple(s)) for s in case.shapes]
     out = layer(inputs if case.op in MULTI_INPUT else inputs[0])
     shape = tuple(None if d is None else int(d) for d in out.shape[1:])
-    return shape, _weights(layer.trainable_weights), _weights(layer.non_trainable_weights)
+    return shape, _weights(layer.trainable_weights), _weights(layer.non_trainable_weights), layer
+
+
+#: the size a variable (None) dimension gets for the forward pass: large enough for every window
+#: the strategies draw (kernel 4, dilation 3; cropping 4 on each side)
+CONCRETE = 12
 
 
 def rule_outcome(case: Case):
     op = get_op(case.op)
     assert op is not None and op.rule is not None, case.op
     return op.rule(dict(case.args), [tuple(s) for s in case.shapes])
+
+
+def _concrete(case: Case) -> list | None:
+    """The input shapes with every variable (None) size made concrete, or None for multi-input
+    cases with variable sizes (which concrete sizes broadcast is checked symbolically)."""
+    if len(case.shapes) > 1 and any(d is None for s in case.shapes for d in s):
+        return None
+    return [tuple(CONCRETE if d is None else d for d in s) for s in case.shapes]
+
+
+def train_error(case: Case, layer) -> Exception | None:
+    """What TensorFlow raises when the built layer runs forward and takes a gradient step on
+    concrete data on this machine (None: it trains)."""
+    shapes = _concrete(case)
+    if shapes is None:
+        return None
+    inputs = random_inputs(shapes)
+    try:
+        y = train_step(layer, inputs if case.op in MULTI_INPUT else inputs[0])
+    except Exception as exc:  # noqa: BLE001 - whatever the kernels raise
+        return exc
+    layer.concrete_output = y
+    return None
+
+
+def check_trainable(case: Case, layer) -> None:
+    """The accepted configuration runs forward and takes a gradient step on this machine, and the
+    analyzer's shape for the concrete input is the real output's."""
+    exc = train_error(case, layer)
+    if exc is not None:
+        raise AssertionError(f"the analyzer accepts a configuration this machine cannot train: "
+                             f"{case}\n  {type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
+    shapes = _concrete(case)
+    if shapes is not None:
+        expected = tuple(rule_outcome(Case(case.op, case.args, shapes)).shape)
+        assert layer.concrete_output.shape[1:] == expected, f"concrete: {case}"
 
 
 # --------------------------------------------------------------------------- strategies
@@ -212,6 +256,8 @@ def reshaping_cases(draw):
     else:
         _maybe(draw, args, "size", st.one_of(  # UpSampling1D takes only an int
             st.integers(1, 3), st.lists(st.integers(1, 3), min_size=rank, max_size=rank)))
+        if rank == 2:  # "area" has no gradient: refused as unportable
+            _maybe(draw, args, "interpolation", st.sampled_from(["nearest", "bilinear", "area"]))
     return Case(f"{kind}{rank}D", args, [_spatial(draw, rank) + (draw(CHANNELS),)])
 
 
@@ -306,14 +352,17 @@ def check_case(case: Case) -> None:
     except ACCEPTED_ERRORS as exc:  # ShapeError; the resolver also turns the others into SpecError
         rule, rule_error = None, exc
     assume(rule_error != "no rule")
+    assume(not isinstance(rule_error, Unportable))  # refused on purpose, whatever this CPU runs
     try:
-        keras_shape, trainable, non_trainable = keras_outcome(case)
+        keras_shape, trainable, non_trainable, layer = keras_outcome(case)
         keras_error = None
         if any(d is not None and d <= 0 for d in keras_shape):
             keras_error = f"non-positive output dimension {keras_shape}"
     except Exception as exc:  # noqa: BLE001 - whatever Keras raises is a refusal
         keras_error = exc
     if rule_error is not None:
+        if keras_error is None:  # built: then it must fail to run (or train) on real data
+            keras_error = train_error(case, layer)
         assert keras_error is not None, (
             f"the rule rejects a configuration Keras accepts: {case}\n  rule: {rule_error!r}\n"
             f"  keras: shape {keras_shape}, params {trainable} + {non_trainable}")
@@ -324,6 +373,7 @@ def check_case(case: Case) -> None:
         f"  rule: shape {rule.shape}, params {rule.params} + {rule.non_trainable}")
     assert tuple(rule.shape) == keras_shape, f"shape: {case}"
     assert (rule.params, rule.non_trainable) == (trainable, non_trainable), f"params: {case}"
+    check_trainable(case, layer)
 
 
 #: Configurations that once disagreed (kept as explicit examples of their family's test).
@@ -336,12 +386,21 @@ REGRESSIONS: dict[str, list[Case]] = {
                                            "dilation_rate": 2}, [(4, 4, 1)]),
                   # output_padding must be smaller than strides (the rule did not check)
                   Case("Conv2DTranspose", {"filters": 2, "kernel_size": 3, "output_padding": 1},
-                       [(4, 4, 1)])],
+                       [(4, 4, 1)]),
+                  # an even kernel, padding same, output_padding 0: Keras' symbolic length is one
+                  # short of what TensorFlow's kernel computes, and the forward pass fails
+                  Case("Conv1DTranspose", {"filters": 1, "kernel_size": [2], "padding": "same",
+                                           "output_padding": [0]}, [(None, 1)]),
+                  Case("Conv2DTranspose", {"filters": 1, "kernel_size": [2, 3], "strides": 2,
+                                           "padding": "same", "output_padding": [1, 0]}, [(5, 5, 1)])],
     # ... but not for depthwise / separable ones
     "depthwise_separable": [
         Case("DepthwiseConv1D", {"kernel_size": [1], "strides": [2], "dilation_rate": [2]}, [(None, 1)]),
         Case("SeparableConv2D", {"filters": 2, "kernel_size": 2, "strides": 2, "dilation_rate": 2},
              [(8, 8, 3)]),
+        # unequal strides run when a dilation is > 1 too (Keras goes around the depthwise kernel)
+        Case("DepthwiseConv2D", {"kernel_size": 3, "strides": [1, 2], "dilation_rate": 2}, [(9, 9, 2)]),
+        Case("DepthwiseConv1D", {"kernel_size": 3, "strides": 2}, [(9, 2)]),
     ],
     "merge": [
         Case("Add", {}, [(None, 3), (4, 3)]),  # an unknown size stays unknown
@@ -368,6 +427,35 @@ def _family_test(family: str):
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_rule_agrees_with_keras(family):
     _family_test(family)()
+
+
+# --------------------------------------------------------------------------- not portable
+# Configurations Keras builds but TensorFlow cannot run or train on every machine (measured on a
+# 2-core AMD EPYC, TF 2.21: the forward pass or the gradient fails). `validate` refuses them
+# everywhere, at the argument, naming the limitation.
+UNPORTABLE = [
+    ("depthwise_conv2d: {kernel_size: 3, strides: [1, 2]}", "strides",
+     r"not portable: DepthwiseConv2D with unequal strides \[1, 2\]: TensorFlow's depthwise kernel "
+     r"refuses unequal row and column strides on some machines"),
+    ("separable_conv2d: {filters: 4, kernel_size: 3, strides: [2, 1], padding: same}", "strides",
+     r"not portable: SeparableConv2D with unequal strides \[2, 1\]"),
+    ("conv2d_transpose: {filters: 4, kernel_size: 3, dilation_rate: 2}", "dilation_rate",
+     r"not portable: Conv2DTranspose with dilation_rate \[2, 2\]: TensorFlow has no CPU kernel"),
+    ("conv1d_transpose: {filters: 4, kernel_size: 3, dilation_rate: [2]}", "dilation_rate",
+     r"not portable: Conv1DTranspose with dilation_rate \[2\]"),
+    ("up_sampling2d: {size: 2, interpolation: area}", "interpolation",
+     r"not portable: UpSampling2D with interpolation 'area': .* has no gradient"),
+]
+
+
+@pytest.mark.parametrize("step, arg, match", UNPORTABLE, ids=[u[0].split(":")[0] for u in UNPORTABLE])
+def test_unportable_configurations_are_located_errors(step, arg, match):
+    rank1 = "conv1d" in step
+    text = (f"name: n\ninput: {{shape: {[12, 4] if rank1 else [12, 12, 4]}}}\nbody:\n"
+            f"  - conv{'1' if rank1 else '2'}d: {{filters: 4, kernel_size: 1}}\n  - {step}\n")
+    with pytest.raises(archspec.SpecError, match=match) as err:
+        archspec.loads(text, file="net.yaml")
+    assert err.value.loc.line == 5 and err.value.loc.path.endswith(f".{arg}"), err.value.loc
 
 
 # --------------------------------------------------------------------------- MACs, by hand

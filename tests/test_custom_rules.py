@@ -19,6 +19,7 @@ from archspec.analyze.base import NoRule, ShapeError  # noqa: E402
 from archspec.analyze.custom_rules import ARGS, LAYERS, REQUIRED, RULES  # noqa: E402
 from archspec.layers.fixed_filter import KERNELS  # noqa: E402
 from archspec.ops import get_op, snake_case  # noqa: E402
+from kerascheck import random_inputs, train_step  # noqa: E402
 
 # (op name, spec arguments, input shape without batch)
 CONFIGS = [
@@ -66,8 +67,9 @@ def test_rule_matches_keras(config):
     result = RULES[name](dict(args), [shape])
     layer = getattr(archspec.layers, LAYERS[name])(**args)
     assert layer.compute_output_shape((None, *shape)) == (None, *result.shape)
-    y = layer(np.zeros((1, *shape), "float32"))  # builds; the real call agrees too
-    assert tuple(y.shape) == (1, *result.shape)
+    # builds, runs forward and takes one gradient step on this machine: "valid" means trainable
+    y = train_step(layer, random_inputs([shape])[0])
+    assert tuple(y.shape) == (2, *result.shape)
     assert _count(layer.trainable_weights) == result.params
     assert _count(layer.non_trainable_weights) == result.non_trainable
     assert layer.count_params() == result.params + result.non_trainable

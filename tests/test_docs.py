@@ -22,9 +22,14 @@ def test_docs_have_examples():
 
 
 @pytest.mark.parametrize("doc, index, text", EXAMPLES, ids=[f"{d}[{i}]" for d, i, _ in EXAMPLES])
-def test_doc_example_validates(doc, index, text):
+def test_doc_example_states_its_parameter_count_and_keras_agrees(doc, index, text, keras):
+    """Each example ends with `# N parameters`: the analyzer and the built Keras model say N."""
+    stated = re.search(r"^# ([\d,]+) parameters$", text, re.M)
+    assert stated, "end the example with its parameter count, e.g. `# 1,234 parameters`"
     spec = archspec.loads(text, file=f"docs/{doc}")
-    assert spec.analyze().total_params >= 0
+    expected = int(stated.group(1).replace(",", ""))
+    assert spec.analyze().total_params == expected
+    assert archspec.build(spec).count_params() == expected
 
 
 def _example(name: str):

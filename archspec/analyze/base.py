@@ -31,6 +31,16 @@ class ShapeError(Exception):
         self.arg = arg  # the argument at fault, if one is: the error is located at its value
 
 
+class Unportable(ShapeError):
+    """A configuration Keras accepts but some machine's TensorFlow kernels cannot run (for
+    example a depthwise convolution with unequal strides on some CPUs). ``validate`` refuses it
+    everywhere, naming the limitation: what it accepts must build, run and train on every
+    machine."""
+
+    def __init__(self, message: str, *, hint: str | None = None, arg: str | None = None):
+        super().__init__(f"not portable: {message}", hint=hint, arg=arg)
+
+
 class NoRule(Exception):
     """The rule cannot analyze this configuration; fall back to Keras."""
 

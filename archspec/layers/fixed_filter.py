@@ -95,11 +95,20 @@ class FixedFilter2D(keras.layers.Layer):
         self.kernel.assign(self.values)
 
     def call(self, inputs):
-        c = self._in_channels
-        kernel = ops.tile(ops.cast(self.kernel, inputs.dtype)[:, :, None, None], (1, 1, c, 1))
+        kernel = ops.cast(self.kernel, inputs.dtype)[:, :, None, None]
         if self.channels == "sum":
+            kernel = ops.tile(kernel, (1, 1, self._in_channels, 1))
             return ops.conv(inputs, kernel, strides=self.strides, padding=self.padding)
-        return ops.depthwise_conv(inputs, kernel, strides=self.strides, padding=self.padding)
+        # The same kernel for every channel: fold the channels into the batch and run one plain
+        # convolution. (A depthwise convolution would say the same, but TensorFlow's CPU depthwise
+        # kernel refuses unequal strides on some machines: "Current implementation only supports
+        # equal length strides".)
+        shape = ops.shape(inputs)
+        folded = ops.reshape(ops.transpose(inputs, (0, 3, 1, 2)), (-1, shape[1], shape[2], 1))
+        out = ops.conv(folded, kernel, strides=self.strides, padding=self.padding)
+        out_shape = ops.shape(out)
+        out = ops.reshape(out, (-1, self._in_channels, out_shape[1], out_shape[2]))
+        return ops.transpose(out, (0, 2, 3, 1))
 
     def compute_output_shape(self, input_shape):
         batch, rows, cols, channels = input_shape

@@ -12,6 +12,8 @@ import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from archspec import faults  # noqa: E402
+from archspec.train.artifacts import atomic_write, save_model  # noqa: E402
 from archspec.tune.common import PROJECT, RECORD, _OPTIMIZER_WARNING  # noqa: E402
 
 
@@ -63,7 +65,9 @@ def _fmt(v) -> str:
 
 
 def write_table(rows: list[dict], out: Path) -> None:
-    (out / "results.json").write_text(json.dumps(rows, indent=1))
+    """results.json and results.csv, each written atomically (a kill leaves the old or the new)."""
+    atomic_write(out / "results.json", json.dumps(rows, indent=1))
+    faults.point("tune.results")
     names = sorted({k for r in rows for k in r["values"]})
     cols = ["trial_id", "status", "objective", "params", "macs", "memory", "epochs",
             "trial_seconds", "fit_seconds"]
@@ -72,7 +76,7 @@ def write_table(rows: list[dict], out: Path) -> None:
     w.writerow(cols + names)
     for r in rows:
         w.writerow([r[c] for c in cols] + [r["values"].get(n, "") for n in names])
-    (out / "results.csv").write_text(buf.getvalue())
+    atomic_write(out / "results.csv", buf.getvalue())
 
 
 def influence(rows: list[dict]) -> list[tuple[str, float]]:
@@ -132,8 +136,10 @@ def write_plot(rows: list[dict], path: Path, objective: str, top: int = 2) -> No
             ax.set_xscale("log")
         ax.set(xlabel=name, ylabel=objective, title=f"influence {score:.2f}")
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=90, format="png")
     plt.close(fig)
+    atomic_write(path, buf.getvalue())
 
 
 def write_results(tuner, out: str | Path | None = None, *, with_model: bool = True,
@@ -143,8 +149,11 @@ def write_results(tuner, out: str | Path | None = None, *, with_model: bool = Tr
     ``epochs``: the epochs each trial trained when not the spec's ``train.epochs`` (written
     into best.yaml so that training it from scratch repeats the trial).
     """
+    from archspec.tune.trials import repair_records
+
     out = Path(out or Path(tuner.project_dir).parent)
     out.mkdir(parents=True, exist_ok=True)
+    repair_records(tuner)
     rows = results_table(out if (out / PROJECT).exists() else Path(tuner.project_dir).parent)
     write_table(rows, out)
     paths = {"csv": out / "results.csv", "json": out / "results.json"}
@@ -162,7 +171,7 @@ def write_results(tuner, out: str | Path | None = None, *, with_model: bool = Tr
 
     hm = tuner.hypermodel
     text, spec = freeze(hm, values, header=f"trial {trial.trial_id}: {objective}={trial.score:.4f}")
-    (out / "best.yaml").write_text(text)
+    atomic_write(out / "best.yaml", text)
     paths["yaml"] = out / "best.yaml"
     if with_model:
         with warnings.catch_warnings():
@@ -170,7 +179,7 @@ def write_results(tuner, out: str | Path | None = None, *, with_model: bool = Tr
             model = tuner.load_model(trial)
         if getattr(model, "optimizer", None) is not None and not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)  # so best.keras reloads quietly
-        model.save(out / "best.keras")
+        save_model(model, out / "best.keras")
         paths["keras"] = out / "best.keras"
     paths["best"] = {"trial_id": trial.trial_id, "score": trial.score,
                      "params": spec.analyze().total_params}

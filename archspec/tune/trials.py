@@ -14,7 +14,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras_tuner as kt  # noqa: E402
 
+from archspec import faults  # noqa: E402
 from archspec.errors import Loc, SpecError  # noqa: E402
+from archspec.train.artifacts import write_json  # noqa: E402
 from archspec.tune.budget import Budget, memory_bytes  # noqa: E402
 from archspec.tune.common import PROJECT, RECORD, TUNERS, _OPTIMIZER_WARNING, train_config  # noqa: E402
 from archspec.tune.hypermodel import HyperModel  # noqa: E402
@@ -35,7 +37,6 @@ class _Trials:
             hypermodel.budget = budget
         self.reject_score = reject_score
         self.log = log
-        self._pending: dict = {}  # trial id -> record, written once keras-tuner has ended the trial
         super().__init__(hypermodel, **kwargs)
 
     def search(self, *args, **kwargs):
@@ -45,6 +46,7 @@ class _Trials:
         # for the whole search: freezing them (gc.freeze, Python >= 3.7) leaves each collection
         # only what the trials create, and measured ~10x faster collections.
         caller_froze = gc.get_freeze_count() > 0  # then leave unfreezing to the caller
+        repair_records(self)  # a resumed search: completed trials a kill left without a record
         gc.collect()
         gc.freeze()
         try:
@@ -70,14 +72,11 @@ class _Trials:
     def run_trial(self, trial, *args, **kwargs):
         t0 = time.perf_counter()
         hm: HyperModel = self.hypermodel
-        spec = hm.resolve(trial.hyperparameters)
-        a = spec.analyze()
-        record = {"trial_id": trial.trial_id, "params": a.total_params, "macs": a.macs,
-                  "memory": memory_bytes(a), "pid": os.getpid(), "started": time.time()}
-        reason = hm.budget.check(a)
-        if reason:
-            record.update(status=reason, trial_seconds=time.perf_counter() - t0, fit_seconds=0.0)
-            self._pending[trial.trial_id] = record
+        record = static_record(hm, trial)
+        record.update(pid=os.getpid(), started=time.time())
+        if record["status"] != "completed":  # over budget: rejected before any Keras object
+            record.update(trial_seconds=time.perf_counter() - t0, fit_seconds=0.0)
+            self._record(trial, record)
             return {self.oracle.objective.name: self._worst()}
         # keras-tuner's _try_build clears the Keras session and collects garbage before building:
         # nothing of the previous trial's model is kept (see scripts/bench_tune.py --memory)
@@ -85,27 +84,59 @@ class _Trials:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=_OPTIMIZER_WARNING)
             result = super().run_trial(trial, *args, **kwargs)
-        record.update(status="completed", trial_seconds=time.perf_counter() - t0,
-                      fit_seconds=hm.fit_seconds)
-        self._pending[trial.trial_id] = record
+        record.update(trial_seconds=time.perf_counter() - t0, fit_seconds=hm.fit_seconds)
+        faults.point("tune.trial_trained")
+        self._record(trial, record)
         return result
 
     def on_trial_end(self, trial):
+        # The record is already written (run_trial): a kill from here on, as keras-tuner marks the
+        # trial completed, cannot leave a completed trial without one. A kill before this point
+        # leaves a trial keras-tuner runs again on resume, and that run rewrites the record.
         super().on_trial_end(trial)  # keras-tuner marks the trial completed and saves it
-        # Only now: a record then always means a completed trial. Written earlier, a kill between
-        # the two left a record for a trial keras-tuner (rightly) runs again on resume.
-        record = self._pending.pop(trial.trial_id, None)
-        if record is not None:
-            self._record(trial, record)
+        faults.point("tune.trial_ended")
         if self.log:
             print(trial_line(self.get_trial_dir(trial.trial_id), self.oracle.get_trial(trial.trial_id),
                              self.oracle.objective.name), flush=True)
 
     def _record(self, trial, record: dict) -> None:
-        path = Path(self.get_trial_dir(trial.trial_id)) / RECORD
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(record, indent=1))
-        os.replace(tmp, path)
+        write_json(Path(self.get_trial_dir(trial.trial_id)) / RECORD, record)  # atomic
+        faults.point("tune.trial_recorded")
+
+
+def static_record(hm: HyperModel, trial) -> dict:
+    """The part of a trial's record that follows from its values alone: parameters, MACs,
+    memory, and whether the budget rejects it (``status``)."""
+    a = hm.resolve(trial.hyperparameters).analyze()
+    return {"trial_id": trial.trial_id, "params": a.total_params, "macs": a.macs,
+            "memory": memory_bytes(a), "status": hm.budget.check(a) or "completed"}
+
+
+def repair_records(tuner) -> list[str]:
+    """Give every trial keras-tuner has completed, but that has no archspec record (a search
+    killed by an older archspec, or a record lost), the record re-derived from its values;
+    timings and pid are unknown (null). Returns the repaired trial ids. Needs the oracle's trials
+    in this process (a worker of a distributed search has none: the chief repairs)."""
+    trials = getattr(tuner.oracle, "trials", None)
+    if not isinstance(trials, dict):
+        return []
+    repaired = []
+    for trial in list(trials.values()):
+        path = Path(tuner.get_trial_dir(trial.trial_id)) / RECORD
+        if trial.status != "COMPLETED" or _readable(path):
+            continue
+        record = static_record(tuner.hypermodel, trial)
+        record.update(pid=None, started=None, trial_seconds=None, fit_seconds=None, repaired=True)
+        write_json(path, record)
+        repaired.append(trial.trial_id)
+    return repaired
+
+
+def _readable(path: Path) -> bool:
+    try:
+        return isinstance(json.loads(path.read_text()), dict)
+    except (OSError, ValueError):
+        return False
 
 
 def trial_line(trial_dir: str, trial, objective: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-from archspec.analyze.base import Result, Shape, ShapeError, arg, ntuple, short
+from archspec.analyze.base import Result, Shape, ShapeError, Unportable, arg, ntuple, short
 from archspec.analyze.rules._common import (
     _bias, _channels_last, _check_positive, _check_strides_dilation, _conv_length, _macs, _one, _padding,
 )
@@ -23,6 +23,18 @@ def _output_grid(shape: Shape, k: tuple, s: tuple, d: tuple, padding: str) -> tu
     k_eff = tuple(di * (ki - 1) + 1 for ki, di in zip(k, d))
     _check_positive(spatial, shape[:-1], "convolution", k_eff)
     return spatial, k_eff
+
+
+def _check_depthwise_strides(s: tuple, d: tuple, name: str) -> None:
+    """TensorFlow's 2D depthwise kernel (DepthwiseConv2dNative) refuses unequal row and column
+    strides on some CPUs ("Current implementation only supports equal length strides"); Keras
+    goes around that kernel only when a dilation is > 1 as well."""
+    if len(s) == 2 and s[0] != s[1] and max(d) == 1:
+        raise Unportable(
+            f"{name} with unequal strides {list(s)}: TensorFlow's depthwise kernel refuses "
+            "unequal row and column strides on some machines",
+            hint="use equal strides, or stride 1 followed by a pooling layer with the strides you need",
+            arg="strides")
 
 
 def conv(rank: int):
@@ -78,6 +90,12 @@ def conv_transpose(rank: int):
         filters = arg(args, "filters")
         k, s, d = _kernel_strides_dilation(args, rank)
         _check_strides_dilation(s, d)
+        if max(d) > 1:
+            raise Unportable(
+                f"Conv{rank}DTranspose with dilation_rate {list(d)}: TensorFlow has no CPU kernel "
+                "for a dilated transposed convolution (it builds, then fails in the forward pass)",
+                hint="use dilation_rate: 1, or full_conv2d (a full convolution, dilation allowed)"
+                if rank == 2 else "use dilation_rate: 1", arg="dilation_rate")
         op = arg(args, "output_padding", None)
         op = ntuple(op, rank, "output_padding", minimum=0) if op is not None else (None,) * rank
         if any(opi is not None and opi >= si for opi, si in zip(op, s)):  # Keras' check
@@ -86,6 +104,14 @@ def conv_transpose(rank: int):
                 f"{list(op)} and strides={list(s)}"
             )
         padding = _padding(args)
+        if padding == "same" and any(opi == 0 and ki % 2 == 0 for opi, ki in zip(op, k)):
+            # Keras computes (n - 1) * strides for this output; TensorFlow's kernel insists on
+            # n * strides with "same" padding and fails in the forward pass (on every machine)
+            raise ShapeError(
+                f"`output_padding` 0 with an even kernel_size {list(k)} and padding same gives an "
+                "output one step shorter than TensorFlow's transposed-convolution kernel computes: "
+                "it fails in the forward pass",
+                hint="leave output_padding out, or use an odd kernel_size", arg="output_padding")
         cin = shape[-1]
         if cin is None:
             raise ShapeError("the channel dimension of the input must be known")
@@ -109,6 +135,7 @@ def depthwise_conv(rank: int):
         _channels_last(args)
         shape = _one(shapes, rank + 1, f"DepthwiseConv{rank}D")
         k, s, d = _kernel_strides_dilation(args, rank)
+        _check_depthwise_strides(s, d, f"DepthwiseConv{rank}D")
         mult = arg(args, "depth_multiplier", 1)
         padding = _padding(args)
         cin = shape[-1]
@@ -129,6 +156,7 @@ def separable_conv(rank: int):
         shape = _one(shapes, rank + 1, f"SeparableConv{rank}D")
         filters = arg(args, "filters")
         k, s, d = _kernel_strides_dilation(args, rank)
+        _check_depthwise_strides(s, d, f"SeparableConv{rank}D")
         mult = arg(args, "depth_multiplier", 1)
         padding = _padding(args)
         cin = shape[-1]

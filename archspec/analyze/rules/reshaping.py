@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-from archspec.analyze.base import Result, Shape, ShapeError, arg, ntuple, prod, short
+from archspec.analyze.base import Unportable, Result, Shape, ShapeError, arg, ntuple, prod, short
 from archspec.analyze.rules._common import _channels_last, _one
 
 
@@ -104,6 +104,10 @@ def upsampling(rank: int):
         if rank == 1 and (not isinstance(size, int) or isinstance(size, bool)):
             raise ShapeError(f"`size` of UpSampling1D must be an integer, got {short(size)}", arg="size")
         size = ntuple(size, rank, "size")
+        if arg(args, "interpolation", "nearest") == "area":
+            raise Unportable("UpSampling2D with interpolation 'area': TensorFlow's area resize "
+                             "has no gradient, so the network could not train",
+                             hint="use nearest or bilinear", arg="interpolation")
         spatial = tuple(None if n is None else n * f for n, f in zip(shape[:-1], size))
         return Result(spatial + (shape[-1],), 0, 0, 0, None, size, "up")
 
