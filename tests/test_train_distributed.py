@@ -47,7 +47,7 @@ def net():
 out = {}
 for name, strategy, loop in (("one", "default", "auto"), ("mirrored", "mirrored", "auto"),
                              ("mirrored_fit", "mirrored", "fit")):
-    cfg = TrainConfig.from_sources({"epochs": 3, "batch_size": 64, "precision": "float32", "seed": 3,
+    cfg = TrainConfig.from_sources({"epochs": 2, "batch_size": 64, "precision": "float32", "seed": 3,
                                     "strategy": strategy, "loop": loop,
                                     "optimizer": {"name": "sgd", "learning_rate": 0.1, "momentum": 0.9}})
     r = train(net, cfg, output=sys.argv[1] + "/" + name, verbose=0, log=lambda m: None)
@@ -76,7 +76,7 @@ def test_mirrored_two_logical_cpus_follows_one_device(tmp_path):
     np.testing.assert_allclose(out["mirrored"]["loss"], out["one"]["loss"], rtol=1e-4)
     np.testing.assert_allclose(out["mirrored"]["val_loss"], out["one"]["val_loss"], rtol=1e-4)
     assert out["mirrored"]["test"]["accuracy"] == pytest.approx(out["one"]["test"]["accuracy"], abs=1e-3)
-    assert out["one"]["loss"][-1] < out["one"]["loss"][0] / 3
+    assert out["one"]["loss"][-1] < out["one"]["loss"][0] / 2
     # fit under MirroredStrategy also trains (loosely the same curve)
     np.testing.assert_allclose(out["mirrored_fit"]["loss"], out["one"]["loss"], rtol=0.15)
 

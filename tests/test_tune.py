@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -255,25 +256,24 @@ def _statuses(directory):
 
 
 # One search, killed again and again at the instants where a kill used to lose a trial's record
-# or could tear a file, each time resumed by the same command: after a trial trained (before its
-# record), after its record (before keras-tuner marks it completed), after keras-tuner marked it
-# completed (the record used to be written only then), and while the results are written.
-# ARCHSPEC_FAULT kills the process exactly there (archspec.faults), so no timer races the run.
-KILLS = [  # (fault, trials keras-tuner has completed after the kill)
-    ("tune.trial_ended:1", {"trial_0"}),
-    ("tune.trial_trained:1", {"trial_0"}),
-    ("tune.trial_recorded:1", {"trial_0"}),  # trial_1 again: recorded, not yet completed
-    ("tune.trial_ended:2", {"trial_0", "trial_1", "trial_2"}),
-    ("tune.results:1", {"trial_0", "trial_1", "trial_2", "trial_3"}),
+# or could tear a file, each time resumed by the same command: after keras-tuner marked a trial
+# completed (the record used to be written only then), after a trial trained (before its record),
+# and while the results are written. ARCHSPEC_FAULT kills the process exactly there
+# (archspec.faults), so no timer races the run.
+KILLS = [  # (fault, extra arguments, the trials keras-tuner has completed after the kill)
+    ("tune.trial_ended:1", [], {"trial_0"}),
+    ("tune.trial_trained:1", [], {"trial_0"}),  # trial_1 trained, not recorded: it runs again
+    # ... here, under a MirroredStrategy over two logical CPUs (a trial may run under any strategy)
+    ("tune.results:1", ["--strategy", "mirrored:2"], {"trial_0", "trial_1"}),
 ]
 
 
 @pytest.mark.slow
 def test_a_kill_at_any_point_loses_at_most_the_running_trial(tmp_path):
-    cmd = _tune_cmd(tmp_path, "--max-trials", "4", "--epochs", "1")
+    cmd = _tune_cmd(tmp_path, "--max-trials", "2", "--epochs", "1")
     kept: dict = {}  # records of completed trials: never rewritten by a later run
-    for fault, completed in KILLS:
-        run = subprocess.run(cmd, env=_env(ARCHSPEC_FAULT=fault), cwd=ROOT, capture_output=True,
+    for fault, extra, completed in KILLS:
+        run = subprocess.run(cmd + extra, env=_env(ARCHSPEC_FAULT=fault), cwd=ROOT, capture_output=True,
                              text=True, timeout=240)
         assert run.returncode == -signal.SIGKILL, f"{fault}: {run.stderr[-2000:]}"
         statuses = _statuses(tmp_path)
@@ -283,15 +283,19 @@ def test_a_kill_at_any_point_loses_at_most_the_running_trial(tmp_path):
         for name, rec in kept.items():
             assert records[name] == rec, f"{fault}: {name} was run again"
         kept.update({n: records[n] for n in completed})
-    done = subprocess.run(cmd, env=_env(), cwd=ROOT, capture_output=True, text=True, timeout=240)
-    assert done.returncode == 0, done.stderr[-2000:]
+    assert re.search(r"^trial 1: val_accuracy=\S+ completed", run.stdout, re.M), run.stdout  # mirrored
+    # the same command once more, in this process (TensorFlow is loaded): no trial left to run
+    from archspec.cli import main
+
+    assert main(cmd[3:]) == 0
     after = _records(tmp_path)
-    assert sorted(after) == ["trial_0", "trial_1", "trial_2", "trial_3"] and after == kept
+    assert sorted(after) == ["trial_0", "trial_1"] and after == kept
+    assert len({r["pid"] for r in after.values()}) == 2  # trial_1 by the run after the second kill
     assert set(_statuses(tmp_path).values()) == {"COMPLETED"}
     rows = json.loads((tmp_path / "results.json").read_text())
-    assert len(rows) == 4 and all(r["params"] > 0 and r["macs"] > 0 for r in rows)
+    assert len(rows) == 2 and all(r["params"] > 0 and r["macs"] > 0 for r in rows)
     with open(tmp_path / "results.csv") as f:
-        assert len(list(csv.DictReader(f))) == 4
+        assert len(list(csv.DictReader(f))) == 2
 
 
 def test_a_resumed_search_repairs_a_completed_trial_without_record(search, tmp_path):
@@ -325,7 +329,7 @@ def _free_port():
 @pytest.mark.slow
 def test_chief_and_two_workers_on_localhost(tmp_path):
     port = str(_free_port())
-    cmd = _tune_cmd(tmp_path, "--max-trials", "4", "--epochs", "1")
+    cmd = _tune_cmd(tmp_path, "--max-trials", "2", "--epochs", "1")
     base = dict(KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT=port)
     procs = {"chief": subprocess.Popen(cmd, env=_env(KERASTUNER_TUNER_ID="chief", **base), cwd=ROOT,
                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)}
@@ -343,16 +347,8 @@ def test_chief_and_two_workers_on_localhost(tmp_path):
             if p.poll() is None:
                 p.kill()
     records = _records(tmp_path)
-    assert len(records) == 4
+    assert len(records) == 2
     worker_pids = {procs["tuner0"].pid, procs["tuner1"].pid}
     assert {r["pid"] for r in records.values()} <= worker_pids
     assert "best: trial" in outs["chief"] and (tmp_path / "results.csv").exists()
     assert "worker tuner0: done" in outs["tuner0"]
-
-
-@pytest.mark.slow
-def test_each_trial_may_run_under_a_mirrored_strategy(tmp_path):
-    cmd = _tune_cmd(tmp_path, "--max-trials", "1", "--epochs", "1", "--strategy", "mirrored:2")
-    done = subprocess.run(cmd, env=_env(), cwd=ROOT, capture_output=True, text=True, timeout=240)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "completed" in done.stdout

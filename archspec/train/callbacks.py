@@ -17,6 +17,7 @@ from pathlib import Path
 
 import keras
 
+from archspec import faults
 from archspec.errors import Loc, SpecError
 from archspec.train import artifacts
 
@@ -33,6 +34,7 @@ class NanGuard(keras.callbacks.Callback):
         self.epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
+        faults.point(f"train.batch.epoch{self.epoch + 1}")  # crash tests: a kill mid-epoch
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
             self.tripped = (self.epoch, batch)
