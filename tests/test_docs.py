@@ -91,3 +91,10 @@ def test_zoo_table_is_current(capsys):
     table = capsys.readouterr().out.strip()
     assert table in (ROOT / "docs" / "zoo.md").read_text(), "regenerate: archspec zoo --markdown"
     assert table.count("\n| `") == len(list((ROOT / "architectures").glob("*.yaml")))
+
+
+def test_main_job_figures_match_the_spec():
+    """The README's and docs/training.md's LeNet-5 main job trains the spec's epochs."""
+    epochs = archspec.load(ROOT / "architectures" / "lenet5.yaml").train["epochs"]
+    assert f"({epochs} epochs)" in (ROOT / "README.md").read_text()
+    assert f"the spec's {epochs} epochs" in (ROOT / "docs" / "training.md").read_text()
