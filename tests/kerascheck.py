@@ -38,3 +38,15 @@ def random_inputs(shapes, *, batch: int = 2, seed: int = 0):
     """Random float32 arrays with a batch dimension, one per shape (no ``None`` sizes)."""
     rng = np.random.default_rng(seed)
     return [rng.normal(size=(batch, *s)).astype("float32") for s in shapes]
+
+
+def assert_analyzer_equals_keras(spec, model) -> None:
+    """Layer by layer: the analyzer's output shape and trainable / non-trainable counts are the
+    built model's."""
+    weights = lambda ws: int(sum(np.prod(w.shape) for w in ws))  # noqa: E731
+    for node in spec.graph.nodes:
+        layer = model.get_layer(node.name)
+        assert tuple(node.shape) == tuple(layer.output.shape[1:]), f"{node.name} ({node.op})"
+        if node.op != "input":
+            counts = (weights(layer.trainable_weights), weights(layer.non_trainable_weights))
+            assert (node.result.params, node.result.non_trainable) == counts, f"{node.name} ({node.op})"

@@ -10,19 +10,8 @@ import numpy as np
 import pytest
 
 import archspec
+from kerascheck import assert_analyzer_equals_keras
 from tests.conftest import ZOO
-
-
-def assert_analyzer_equals_keras(spec, model) -> None:
-    """Layer by layer: the analyzer's output shape and trainable / non-trainable counts are the
-    built model's."""
-    weights = lambda ws: int(sum(np.prod(w.shape) for w in ws))  # noqa: E731
-    for node in spec.graph.nodes:
-        layer = model.get_layer(node.name)
-        assert tuple(node.shape) == tuple(layer.output.shape[1:]), f"{node.name} ({node.op})"
-        if node.op != "input":
-            counts = (weights(layer.trainable_weights), weights(layer.non_trainable_weights))
-            assert (node.result.params, node.result.non_trainable) == counts, f"{node.name} ({node.op})"
 
 
 def _transfer_and_compare(model, reference):
