@@ -27,6 +27,7 @@ from pathlib import Path
 from archspec.errors import Loc, SpecError
 
 EXIT_USER_ERROR = 2
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool its reader closed
 
 
 def parse_sets(items: list[str] | None) -> dict:
@@ -322,13 +323,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args) or 0
+        code = args.func(args) or 0
+        sys.stdout.flush()  # here, not at exit: a closed pipe is then handled below
+        return code
     except SpecError as err:
         print(err.format(), file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (`archspec summary --json | head`): stop quietly, as Unix tools do;
+        # stdout goes to /dev/null so that Python's own flush at exit cannot fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

@@ -70,3 +70,19 @@ def test_zoo_lists_specs(capsys):
     assert main(["zoo"]) == 0
     out = capsys.readouterr().out
     assert "vgg16" in out and "138,357,544" in out
+
+
+def test_a_closed_pipe_ends_quietly():
+    """`archspec summary --json | head -1`: no BrokenPipeError traceback, the SIGPIPE status."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    proc = subprocess.Popen([sys.executable, "-m", "archspec", "summary", str(ZOO / "resnet152.yaml"), "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    assert proc.stdout.readline().strip() == b"{"
+    proc.stdout.close()  # as `head` does after its line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141
+    assert err == ""
