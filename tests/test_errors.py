@@ -272,6 +272,15 @@ CORPUS = [
          "blocks:\n  a:\n    body: [relu, a]\n" + H3 + "  - a\n",
          r"block `a` calls itself", 3, 18, "blocks.a.body[1]"),
     # ------------------------------------------------------------------ expressions
+    # a `${` that does not parse was taken as literal text (a layer name)
+    case("expression-marker-unclosed",
+         H3 + '  - dense: {units: 2, name: "fc${i"}\n',
+         r"the expression marker `\$\{` at character 3 of the value is never closed", 3, 29,
+         "body[0].dense.name", hint=r"close it"),
+    case("expression-marker-braces",
+         H3 + '  - dense: {units: 2, name: "fc${ {1} }"}\n',
+         r"the expression marker `\$\{` at character 3 of the value holds braces", 3, 29,
+         "body[0].dense.name", hint=r"no braces"),
     case("expression-dunder-import",
          'params: {a: "${__import__(\'os\').system(\'id\')}"}\n' + H3 + "  - flatten\n",
          r"calling `Attribute` is not allowed|`__import__` is not allowed", 1, 13, "params.a"),

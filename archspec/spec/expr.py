@@ -71,12 +71,29 @@ EMBEDDED = re.compile(r"\$\{([^{}]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
 def has_expr(value: Any) -> bool:
-    """True if ``value`` is a string that contains a ``$name`` or ``${...}`` expression."""
-    return isinstance(value, str) and "$" in value and EMBEDDED.search(value) is not None
+    """True if ``value`` is a string that contains a ``$name`` or ``${...}`` expression (or a
+    ``${`` marker that does not close: an error, never literal text)."""
+    return isinstance(value, str) and "$" in value and ("${" in value or EMBEDDED.search(value) is not None)
+
+
+def check_markers(text: str, loc: Loc | None = None) -> None:
+    """Refuse a ``${`` that does not open a well-formed ``${...}``: one never closed, or one whose
+    expression holds braces (expressions have no sets or dicts)."""
+    rest = EMBEDDED.sub(lambda m: " " * len(m.group(0)), text)  # the well-formed ones, blanked
+    i = rest.find("${")
+    if i < 0:
+        return
+    if text.find("}", i + 2) < 0:
+        problem, hint = "is never closed", "close it: ${filters * 2}"
+    else:
+        problem, hint = "holds braces", "an expression has no braces: ${max(a, b) * 2}"
+    raise SpecError(f"the expression marker `${{` at character {i + 1} of the value {problem}", loc,
+                    received=text, hint=hint)
 
 
 def evaluate_string(text: str, scope: Mapping[str, Any], loc: Loc | None = None) -> Any:
     """Evaluate a spec string: a whole ``$name``/``${expr}`` keeps its type, else interpolate."""
+    check_markers(text, loc)
     m = WHOLE_NAME.match(text)
     if m:
         return _lookup(m.group(1), scope, loc, text)
