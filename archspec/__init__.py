@@ -16,10 +16,33 @@ from typing import Any
 
 from archspec.errors import SpecError
 from archspec.ops import register_layer
-from archspec.spec import Spec, load, loads
+from archspec.spec import Spec
+from archspec.spec import load as _load
+from archspec.spec import loads as _loads
 
 __version__ = "0.1.0"
 __all__ = ["Spec", "SpecError", "build", "load", "loads", "summary", "register_layer", "HyperModel"]
+
+
+def load(path: str | Path, **params: Any) -> Spec:
+    """Read, validate and resolve the spec file at ``path`` (its ``train:`` section included);
+    ``params`` override its ``params``. Raises :class:`SpecError`, located, for any mistake."""
+    return check_train(_load(path, **params))
+
+
+def loads(text: str, *, file: str = "<string>", **params: Any) -> Spec:
+    """Like :func:`load`, from YAML text (relative ``use``/``extends`` paths: from the cwd)."""
+    return check_train(_loads(text, file=file, **params))
+
+
+def check_train(spec: Spec) -> Spec:
+    """Check the spec's ``train:`` section without TensorFlow (unknown fields with "did you
+    mean", types, ranges, names of strategies and schedules), as ``archspec train`` will."""
+    if spec.train is not None:
+        from archspec.train.config import TrainConfig
+
+        TrainConfig.from_sources(spec.train)
+    return spec
 
 
 def summary(spec: Spec | str | Path, **params: Any):

@@ -59,10 +59,11 @@ def _plain(value):
 
 
 def _load(args):
+    from archspec import check_train
     from archspec.spec import Spec
     from archspec.spec.document import load_document
 
-    return Spec(load_document(args.spec), parse_sets(args.set), override_loc=Loc("<command line>"))
+    return check_train(Spec(load_document(args.spec), parse_sets(args.set), override_loc=Loc("<command line>")))
 
 
 def cmd_validate(args) -> int:

@@ -226,6 +226,22 @@ def test_extends_and_use_merge_rules(tmp_path):
     assert child.params == {"classes": 10, "hidden": 16}
 
 
+def test_a_child_may_not_introduce_a_parameter_it_does_not_use(tmp_path):
+    """A typo of a base's parameter in a child spec was a silent new parameter."""
+    (tmp_path / "base.yaml").write_text("params: {classes: 10, width: 8}\ninput: {shape: [4]}\n"
+                                        "body:\n  - dense: {units: $width}\n  - dense: {units: $classes}\n")
+    (tmp_path / "typo.yaml").write_text("extends: base.yaml\nparams: {clases: 5}\n")
+    with pytest.raises(SpecError, match=r"`clases` is not a parameter of the base spec base.yaml") as err:
+        archspec.load(tmp_path / "typo.yaml")
+    assert (err.value.loc.line, err.value.loc.col, err.value.loc.path) == (2, 10, "params.clases")
+    assert err.value.hint == "did you mean `classes`?"
+    # a new parameter the child uses itself (here in the body it replaces) is welcome
+    (tmp_path / "deeper.yaml").write_text("extends: base.yaml\nparams: {depth: 2}\nbody:\n"
+                                          "  - repeat: {times: $depth, body: [{dense: {units: 3}}]}\n"
+                                          "  - dense: {units: $classes}\n")
+    assert archspec.load(tmp_path / "deeper.yaml").analyze().total_params == (4 * 3 + 3) + (3 * 3 + 3) + (3 * 10 + 10)
+
+
 def test_resolved_yaml_round_trips_to_the_same_graph():
     s = archspec.load("architectures/resnet50.yaml", classes=7)
     again = archspec.loads(s.to_yaml())

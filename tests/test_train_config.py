@@ -216,3 +216,18 @@ def test_images_source(tmp_path):
     assert data.train.n + data.test.n == 12
     x, y = next(iter(data.train.dataset()))
     assert tuple(x.shape) == (16, 16, 3) and float(x.numpy().max()) <= 1.0
+
+
+def test_validate_finds_a_typo_in_the_train_section_without_tensorflow(tmp_path, capsys):
+    """docs/training.md promises "did you mean" for train fields: `validate` (and archspec.load)
+    check the section, not only `archspec train`."""
+    import archspec
+    from archspec.cli import main
+
+    text = "input: {shape: [4]}\nbody:\n  - dense: {units: 2}\ntrain:\n  epochs: 3\n  batchsize: 8\n"
+    with pytest.raises(SpecError, match=r"unknown train field `batchsize`") as err:
+        archspec.loads(text, file="net.yaml")
+    assert (err.value.loc.line, err.value.loc.col, err.value.hint) == (6, 3, "did you mean `batch_size`?")
+    (tmp_path / "net.yaml").write_text(text)
+    assert main(["validate", str(tmp_path / "net.yaml")]) == 2
+    assert "net.yaml:6:3: at `train.batchsize`: error: unknown train field `batchsize`" in capsys.readouterr().err

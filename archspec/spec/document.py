@@ -16,6 +16,7 @@ imported ones. Paths are relative to the file that names them. Cycles are errors
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,6 +86,7 @@ def load_document(source: str | Path, *, text: str | None = None, _stack: tuple 
         loc = data.value_loc("extends").at("extends")
         base_path = _relative(file, data["extends"], loc)
         base = _load_linked(base_path, loc, _stack + (file,))
+        _check_new_params(base, data)
         merged = merge(base.data, data)
         blocks.update(base.blocks)
 
@@ -105,6 +107,37 @@ def load_document(source: str | Path, *, text: str | None = None, _stack: tuple 
                         merged.value_loc("blocks").at("blocks"), received=own)
     blocks.update(own)
     return Document(path=file, data=merged, blocks=blocks)
+
+
+def _check_new_params(base: "Document", child: YDict) -> None:
+    """A child spec sets its base's parameters; a parameter the base lacks is a typo (refused,
+    with "did you mean") unless the child itself uses it (``$name`` or ``${... name ...}``
+    outside ``params``, e.g. in a block it replaces)."""
+    params, inherited = child.get("params"), base.data.get("params")
+    if not isinstance(params, YDict) or not isinstance(inherited, dict):
+        return
+    used = " ".join(_strings({k: v for k, v in child.items() if k != "params"}))
+    for name in params:
+        if name in inherited or re.search(rf"\$(\{{[^}}]*)?\b{re.escape(str(name))}\b", used):
+            continue
+        raise SpecError(
+            f"`{name}` is not a parameter of the base spec {Path(base.path).name}, and this spec "
+            "does not use it", params.key_loc(name).at(f"params.{name}"),
+            hint=did_you_mean(str(name), [str(k) for k in inherited])
+            or "parameters of the base: " + ", ".join(map(str, inherited)))
+
+
+def _strings(value):
+    """Every string in a YAML value (keys and values, nested)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _strings(k)
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
 
 
 def _load_linked(path: Path, loc: Loc, stack: tuple) -> Document:
