@@ -119,6 +119,7 @@ class Op:
     rule: Rule | None = None
     multi_input: bool = False
     factory: Any = field(default=None, compare=False)  # the class, for user-registered layers
+    bools: tuple = ()  # arguments that take true/false only (Keras' default is a bool)
 
     def keras_class(self):
         """The Keras layer class (imports Keras on first use)."""
@@ -171,6 +172,7 @@ def _load_standard(registry: Registry) -> None:
                 required=tuple(info["required"]),
                 rule=STANDARD_RULES[rule_name] if rule_name else None,
                 multi_input=cls_name in MULTI_INPUT,
+                bools=tuple(info.get("bools", ())),
             ),
             replace=True,
         )

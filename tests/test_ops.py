@@ -42,6 +42,13 @@ def test_catalog_matches_installed_keras():
     assert stored["keras_version"] == keras.__version__, regenerate
 
 
+def test_argument_names_match_installed_keras():
+    """keras_names.json: the activation, initializer, ... names Keras accepts, captured from it."""
+    stored = json.loads((CATALOG.parent / "keras_names.json").read_text())
+    assert stored == {"keras_version": keras.__version__, **_generator().names()}, \
+        "regenerate it: python scripts/gen_keras_catalog.py"
+
+
 # --------------------------------------------------------------------------- (b) the rule table
 def test_rule_table_names_catalog_classes():
     layers = json.loads(CATALOG.read_text())["layers"]

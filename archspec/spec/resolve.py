@@ -71,6 +71,9 @@ class Resolver:
         name = self.value(data.get("name", "model"), params, data, "name", "name")
         if not isinstance(name, str) or not name:
             raise SpecError("`name` must be a non-empty string", loc_of(data, "name", "name"), received=name)
+        if "/" in name:  # Keras refuses it in model and layer names
+            raise SpecError("`name` may not contain `/`", loc_of(data, "name", "name"), received=name,
+                            hint="use `_` or `-`: the name becomes the Keras model's name")
         self.graph.name = name
         ctx = Ctx(vars=dict(params), refs=Refs(), prev=None, entry=None)
         self._inputs(ctx)
@@ -375,21 +378,25 @@ def analyze_node(op: Op, args: dict, shapes: list, loc: Loc,
     """Run the op's analyzer rule; fall back to Keras when there is none (imports Keras).
 
     A rule's complaint about one argument is located at that argument's value."""
-    if op.rule is not None:
-        try:
-            return op.rule(args, shapes), False
-        except ShapeError as exc:
-            if exc.arg in args and arg_locs and exc.arg in arg_locs:
-                raise SpecError(f"{op.cls}: {exc.message}", arg_locs[exc.arg], received=args[exc.arg],
-                                hint=exc.hint) from None
-            given = ", ".join("(batch, " + ", ".join("None" if v is None else str(v) for v in s) + ")"
-                              for s in shapes)
-            raise SpecError(f"{op.cls}: {exc.message}", loc, received=f"input shape {given}",
+    from archspec.analyze.arguments import check_arguments
+
+    try:
+        check_arguments(op.cls, args, op.bools)
+        if op.rule is None:
+            raise NoRule(op.cls)
+        return op.rule(args, shapes), False
+    except ShapeError as exc:
+        if exc.arg in args and arg_locs and exc.arg in arg_locs:
+            raise SpecError(f"{op.cls}: {exc.message}", arg_locs[exc.arg], received=args[exc.arg],
                             hint=exc.hint) from None
-        except NoRule:
-            pass
-        except (TypeError, ValueError, KeyError, IndexError, ZeroDivisionError) as exc:
-            raise SpecError(f"{op.cls}: invalid arguments ({exc})", loc, received=args) from None
+        given = ", ".join("(batch, " + ", ".join("None" if v is None else str(v) for v in s) + ")"
+                          for s in shapes)
+        raise SpecError(f"{op.cls}: {exc.message}", loc, received=f"input shape {given}",
+                        hint=exc.hint) from None
+    except NoRule:
+        pass
+    except (TypeError, ValueError, KeyError, IndexError, ZeroDivisionError) as exc:
+        raise SpecError(f"{op.cls}: invalid arguments ({exc})", loc, received=args) from None
     from archspec.analyze.fallback import keras_result
 
     return keras_result(op, args, shapes, loc), True
