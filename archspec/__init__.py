@@ -24,15 +24,16 @@ __version__ = "0.1.0"
 __all__ = ["Spec", "SpecError", "build", "load", "loads", "summary", "register_layer", "HyperModel"]
 
 
-def load(path: str | Path, **params: Any) -> Spec:
+def load(path: str | Path, *, include_path=(), **params: Any) -> Spec:
     """Read, validate and resolve the spec file at ``path`` (its ``train:`` section included);
-    ``params`` override its ``params``. Raises :class:`SpecError`, located, for any mistake."""
-    return check_train(_load(path, **params))
+    ``params`` override its ``params``. Raises :class:`SpecError`, located, for any mistake.
+    ``extends``/``use`` may name files in the spec's folder, the zoo and ``include_path``."""
+    return check_train(_load(path, include_path=include_path, **params))
 
 
-def loads(text: str, *, file: str = "<string>", **params: Any) -> Spec:
+def loads(text: str, *, file: str = "<string>", include_path=(), **params: Any) -> Spec:
     """Like :func:`load`, from YAML text (relative ``use``/``extends`` paths: from the cwd)."""
-    return check_train(_loads(text, file=file, **params))
+    return check_train(_loads(text, file=file, include_path=include_path, **params))
 
 
 def check_train(spec: Spec) -> Spec:

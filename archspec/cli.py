@@ -63,7 +63,8 @@ def _load(args):
     from archspec.spec import Spec
     from archspec.spec.document import load_document
 
-    return check_train(Spec(load_document(args.spec), parse_sets(args.set), override_loc=Loc("<command line>")))
+    document = load_document(args.spec, include_path=getattr(args, "include_path", None) or ())
+    return check_train(Spec(document, parse_sets(args.set), override_loc=Loc("<command line>")))
 
 
 def cmd_validate(args) -> int:
@@ -224,6 +225,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("spec", help="the YAML spec file")
     p.add_argument("--set", action="append", metavar="NAME=VALUE",
                    help="override a parameter (repeatable); VALUE is YAML: 10, 0.5, [32,32,3]")
+    p.add_argument("--include-path", action="append", metavar="DIR",
+                   help="a folder `extends`/`use` may also name files in (repeatable); by default: "
+                        "the spec's folder and the zoo")
 
 
 def make_parser() -> argparse.ArgumentParser:

@@ -29,6 +29,8 @@ def add_parsers(sub) -> None:
                        description=__doc__.split("\n\n")[0])
     p.add_argument("spec", nargs="?", help="the YAML spec with search spaces")
     p.add_argument("--set", action="append", metavar="NAME=VALUE", help="override a parameter")
+    p.add_argument("--include-path", action="append", metavar="DIR",
+                   help="a folder `extends`/`use` may also name files in (repeatable)")
     p.add_argument("--tuner", choices=["random", "bayesian", "hyperband"], default="random")
     p.add_argument("--max-trials", type=int, default=10, help="random/bayesian: number of trials")
     p.add_argument("--max-epochs", type=int, help="hyperband: epochs of the longest trial "
@@ -68,7 +70,8 @@ def cmd_tune(args) -> int:
     from archspec.spec.document import load_document
     from archspec import tune
 
-    spec = Spec(load_document(args.spec), parse_sets(args.set), override_loc=Loc("<command line>"))
+    spec = Spec(load_document(args.spec, include_path=args.include_path or ()), parse_sets(args.set),
+                override_loc=Loc("<command line>"))
     budget = tune.Budget(tune.parse_size(args.max_params, "max-params"),
                          tune.parse_size(args.max_macs, "max-macs"),
                          tune.parse_size(args.max_memory, "max-memory"))

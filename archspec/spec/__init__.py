@@ -79,15 +79,19 @@ class Spec:
         return resolved_yaml(self)
 
 
-def load(path: str | Path, *, chooser: Chooser = default_chooser, **params: Any) -> Spec:
+def load(path: str | Path, *, chooser: Chooser = default_chooser, include_path=(), **params: Any) -> Spec:
     """Read, validate and resolve the spec file at ``path``; ``params`` override its `params`.
+
+    ``include_path``: folders (besides the spec's own folder and the zoo) that `extends` and
+    `use` may name files in.
 
     Raises:
         SpecError: for any mistake in the file or the parameters, with its location.
     """
-    return Spec(load_document(path), params, chooser, Loc("<params>"))
+    return Spec(load_document(path, include_path=include_path), params, chooser, Loc("<params>"))
 
 
-def loads(text: str, *, file: str = "<string>", chooser: Chooser = default_chooser, **params: Any) -> Spec:
+def loads(text: str, *, file: str = "<string>", chooser: Chooser = default_chooser, include_path=(),
+          **params: Any) -> Spec:
     """Like :func:`load`, from YAML text (relative `use`/`extends` paths: from the cwd)."""
-    return Spec(load_document(file, text=text), params, chooser, Loc("<params>"))
+    return Spec(load_document(file, text=text, include_path=include_path), params, chooser, Loc("<params>"))

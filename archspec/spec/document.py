@@ -12,16 +12,24 @@ So a variant changes a base by its parameters (``vgg19`` sets ``convs``) or by r
 (a CIFAR head replaces the ``head`` block of an ImageNet net). ``use: [file, ...]`` imports the
 ``blocks`` of other files (their own ``use`` included); blocks defined in the file itself win over
 imported ones. Paths are relative to the file that names them. Cycles are errors.
+
+Includes are confined: after symlinks are resolved, an included file must lie in the folder of
+the top-level spec (or below it), in the zoo (``architectures/``), or under a root the user names
+(``include_path=[...]``, ``--include-path DIR``). An error inside an included file keeps its own
+location and gains a trace line per include ("used by net.yaml:2:7"), innermost first. Only
+regular files are read, and nothing of a file that is not a spec is echoed.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from archspec.errors import Loc, SpecError, did_you_mean
-from archspec.spec.load import YDict, YList, load_yaml, read_yaml
+from archspec.spec.load import MAX_BYTES, YDict, YList, load_yaml, read_yaml
 
 TOP_KEYS = (
     "name", "description", "reference", "params", "use", "extends", "blocks",
@@ -29,6 +37,12 @@ TOP_KEYS = (
 )
 MERGED_KEYS = ("params", "blocks", "train")
 MAX_DEPTH = 32
+#: The shipped architectures (``architectures/`` at the repository root), always includable.
+ZOO = Path(__file__).resolve().parent.parent.parent / "architectures"
+INCLUDE_HINT = "to allow it, name its folder: `--include-path DIR` on the command line, " \
+               "`include_path=[DIR]` in Python"
+_KINDS = {YList: "a list", list: "a list", str: "a string", bool: "a boolean", int: "a number",
+          float: "a number", type(None): "empty (null)"}
 
 
 @dataclass
@@ -40,15 +54,15 @@ class Document:
     blocks: dict[str, YDict] = field(default_factory=dict)
 
 
-def _check_top(data, file: str) -> YDict:
+def _check_top(data, file: str, included: bool = False) -> YDict:
+    if included:
+        _check_is_spec(data, file)
     if not isinstance(data, YDict):
         kind = "a list" if isinstance(data, list) else f"a {type(data).__name__} value"
-        extra = {} if isinstance(data, (YDict, YList)) else {"received": data}
-        raise SpecError(
+        raise SpecError(  # the value itself is never shown: the file may not be a spec at all
             f"the top level of a spec must be a mapping (keys such as `body:`), got {kind}",
             getattr(data, "loc", Loc(file, 1, 1)),
             hint="a spec looks like `name: ...`, `input: {shape: [...]}`, `body: [...]`",
-            **extra,
         )
     for key in data:
         if key not in TOP_KEYS:
@@ -58,6 +72,54 @@ def _check_top(data, file: str) -> YDict:
                 hint=did_you_mean(key, TOP_KEYS) or "top-level keys: " + ", ".join(TOP_KEYS),
             )
     return data
+
+
+def _check_is_spec(data, file: str) -> None:
+    """An included file that is not a spec is named for what it is; its content is never shown."""
+    hint = "`extends` and `use` name spec files: YAML mappings with keys such as `blocks:`, `body:`"
+    if not isinstance(data, YDict):
+        kind = _KINDS.get(type(data), "not a mapping")
+        raise SpecError(f"not a YAML spec: the file's top level is {kind}", Loc(file, 1, 1), hint=hint)
+    if data and not any(key in TOP_KEYS for key in data):
+        raise SpecError("not a YAML spec: none of the file's top-level keys is a spec key",
+                        Loc(file, 1, 1), hint=hint)
+
+
+def _roots_of(file: str, include_path) -> tuple[Path, ...]:
+    """The folders includes may come from: the top-level spec's, the zoo, the user's roots."""
+    if isinstance(include_path, (str, os.PathLike)):
+        include_path = [include_path]
+    top = Path(file).parent if file and not file.startswith("<") else Path.cwd()
+    roots = [top.resolve()] + ([ZOO] if ZOO.is_dir() else [])
+    roots += [Path(root).expanduser().resolve() for root in include_path or ()]
+    return tuple(dict.fromkeys(roots))
+
+
+def _check_allowed(path: Path, target, roots: tuple[Path, ...], loc: Loc) -> None:
+    if any(path.is_relative_to(root) for root in roots):
+        return
+    allowed = ", ".join(map(str, roots))
+    shown = "" if str(path) == str(target) else f" ({path})"
+    raise SpecError(f"`{loc.path}` names a file outside the allowed folders{shown}; allowed: {allowed}",
+                    loc, received=target, hint=INCLUDE_HINT)
+
+
+def _check_file(path: Path, loc: Loc) -> None:
+    """A spec file is a regular file of a sane size: folders and devices are never read."""
+    if not path.exists():
+        raise SpecError("file not found", loc, received=str(path))
+    if path.is_dir():
+        raise SpecError("is a folder, not a spec file", loc, received=str(path),
+                        hint="name a .yaml file in that folder")
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise SpecError(f"cannot read the file: {exc.strerror}", loc, received=str(path)) from None
+    if not stat.S_ISREG(st.st_mode):
+        raise SpecError("is not a regular file (a device, pipe or socket); it is not read", loc,
+                        received=str(path))
+    if st.st_size > MAX_BYTES:
+        raise SpecError(f"the file is larger than {MAX_BYTES:,} bytes", loc, received=str(path))
 
 
 def _relative(base_file: str, target, loc: Loc) -> Path:
@@ -70,22 +132,30 @@ def _relative(base_file: str, target, loc: Loc) -> Path:
     return path.resolve()
 
 
-def load_document(source: str | Path, *, text: str | None = None, _stack: tuple = ()) -> Document:
-    """Read a spec file (or ``text``), apply ``extends`` and collect the blocks it ``use``s."""
+def load_document(source: str | Path, *, text: str | None = None, include_path=(),
+                  _stack: tuple = (), _roots: tuple | None = None) -> Document:
+    """Read a spec file (or ``text``), apply ``extends`` and collect the blocks it ``use``s.
+
+    Included files must lie under the top-level file's folder, the zoo, or a folder of
+    ``include_path`` (checked after resolving symlinks); see the module docstring.
+    """
+    file = str(source)
+    included = _roots is not None
+    if _roots is None:
+        _roots = _roots_of(file, include_path)
     if text is not None:
-        data = load_yaml(text, str(source))
-        file = str(source)
+        data = load_yaml(text, file)
     else:
-        file = str(source)
         data = read_yaml(source)
-    data = _check_top(data, file)
+    data = _check_top(data, file, included)
+    here = _key(file)
     blocks: dict[str, YDict] = {}
     merged = data
 
     if "extends" in data:
         loc = data.value_loc("extends").at("extends")
         base_path = _relative(file, data["extends"], loc)
-        base = _load_linked(base_path, loc, _stack + (file,))
+        base = _load_linked(base_path, data["extends"], loc, _stack + (here,), _roots, "extended")
         _check_new_params(base, data)
         merged = merge(base.data, data)
         blocks.update(base.blocks)
@@ -98,7 +168,7 @@ def load_document(source: str | Path, *, text: str | None = None, _stack: tuple 
         raise SpecError("`use` must be a list of file paths", data.value_loc("use").at("use"), received=uses)
     for i, target in enumerate(uses):
         loc = (uses.item_loc(i) if isinstance(uses, YList) else data.value_loc("use")).at(f"use[{i}]")
-        lib = _load_linked(_relative(file, target, loc), loc, _stack + (file,))
+        lib = _load_linked(_relative(file, target, loc), target, loc, _stack + (here,), _roots, "used")
         blocks.update(lib.blocks)
 
     own = merged.get("blocks", YDict())
@@ -140,14 +210,23 @@ def _strings(value):
             yield from _strings(v)
 
 
-def _load_linked(path: Path, loc: Loc, stack: tuple) -> Document:
+def _key(file: str) -> str:
+    """A file's identity for cycle detection (its resolved path; ``<string>`` as it is)."""
+    return file if not file or file.startswith("<") else str(Path(file).resolve())
+
+
+def _load_linked(path: Path, target, loc: Loc, stack: tuple, roots: tuple, verb: str) -> Document:
+    _check_allowed(path, target, roots, loc)
     if str(path) in stack or len(stack) > MAX_DEPTH:
         chain = " -> ".join(Path(p).name for p in stack + (str(path),))
         raise SpecError("files include each other in a cycle", loc, received=chain,
                         hint="a file may not (indirectly) `extends` or `use` itself")
-    if not path.is_file():
-        raise SpecError("file not found", loc, received=str(path))
-    return load_document(path, _stack=stack)
+    _check_file(path, loc)
+    try:
+        return load_document(path, _stack=stack, _roots=roots)
+    except SpecError as err:
+        err.add_trace(f"{verb} by {loc}")  # innermost first: each enclosing include adds its line
+        raise
 
 
 def merge(base: YDict, child: YDict) -> YDict:

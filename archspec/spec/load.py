@@ -249,8 +249,25 @@ def _reader_error(exc, text: str, file: str) -> SpecError:
 
 
 def read_yaml(path: str | Path):
-    """Read and parse a YAML file (see :func:`load_yaml`)."""
+    """Read and parse a YAML file (see :func:`load_yaml`). Only a regular file is read: a folder
+    or a device (``/dev/zero``) is named for what it is."""
+    import stat
+
     path = Path(path)
+    if path.is_dir():
+        raise SpecError("is a folder, not a spec file", Loc(str(path)), received=str(path),
+                        hint="name a .yaml file in that folder")
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise SpecError("file not found", Loc(str(path)), received=str(path)) from None
+    except OSError as exc:
+        raise SpecError(f"cannot read the file: {exc.strerror}", Loc(str(path))) from None
+    if not stat.S_ISREG(info.st_mode):
+        raise SpecError("is not a regular file (a device, pipe or socket); it is not read",
+                        Loc(str(path)), received=str(path))
+    if info.st_size > MAX_BYTES:
+        raise SpecError(f"the file is larger than {MAX_BYTES:,} bytes", Loc(str(path)))
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

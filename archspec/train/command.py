@@ -38,6 +38,8 @@ def add_parsers(subparsers) -> None:
     p.add_argument("spec", help="the YAML spec file")
     p.add_argument("--set", action="append", metavar="NAME=VALUE",
                    help="a spec parameter (classes=10) or a train field (train.optimizer.momentum=0.9); repeatable")
+    p.add_argument("--include-path", action="append", metavar="DIR",
+                   help="a folder `extends`/`use` may also name files in (repeatable)")
     p.add_argument("--data", help="sklearn:digits (default), npz:PATH, images:DIR, keras:mnist|fashion_mnist|"
                                   "cifar10|cifar100, tfds:NAME")
     p.add_argument("--epochs", type=int)
@@ -126,7 +128,8 @@ def cmd_train(args) -> int:
     from archspec.train.loop import EXIT_NAN
 
     param_items, train_sets = split_sets(args.set)
-    spec = Spec(load_document(args.spec), parse_sets(param_items), override_loc=Loc("<command line>"))
+    spec = Spec(load_document(args.spec, include_path=args.include_path or ()), parse_sets(param_items),
+                override_loc=Loc("<command line>"))
     overrides = {**train_sets, **overrides_from_args(args)}
     output = Path(args.output or Path("runs") / spec.name)
     if args.fresh:
