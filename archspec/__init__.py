@@ -46,17 +46,18 @@ def check_train(spec: Spec) -> Spec:
     return spec
 
 
-def summary(spec: Spec | str | Path, **params: Any):
+def summary(spec: Spec | str | Path, *, limits: bool = True, **params: Any):
     """Analyze a spec (or path): per-layer shapes, parameters, MACs, receptive fields.
 
     Returns an :class:`archspec.analyze.Analysis`; ``print(format_table(a))`` shows it, and
-    ``a.to_dict()`` is the stable JSON form.
+    ``a.to_dict()`` is the stable JSON form. A model past the size limits (docs/language.md,
+    "Limits") raises a located SpecError unless ``limits=False``.
     """
     if not isinstance(spec, Spec):
         spec = load(spec, **params)
     elif params:
         spec = spec.with_params(**params)
-    return spec.analyze()
+    return spec.analyze(limits=limits)
 
 
 def build(spec: Spec | str | Path, **params: Any):

@@ -69,7 +69,7 @@ def _load(args):
 
 def cmd_validate(args) -> int:
     spec = _load(args)
-    a = spec.analyze()
+    a = spec.analyze(limits=not args.no_limits)
     print(f"{args.spec}: OK: {spec.name}, {len(spec.graph.layers)} layers, "
           f"{a.total_params:,} parameters, output {', '.join(map(str, spec.output_shapes))}")
     return 0
@@ -78,7 +78,7 @@ def cmd_validate(args) -> int:
 def cmd_summary(args) -> int:
     from archspec.analyze.table import format_table
 
-    analysis = _load(args).analyze()
+    analysis = _load(args).analyze(limits=not args.no_limits)
     if args.json:
         print(json.dumps(analysis.to_dict(), indent=None if args.compact else 1))
     else:
@@ -94,6 +94,7 @@ def cmd_build(args) -> int:
     if out.suffix != ".keras":
         raise SpecError("the output must be a `.keras` file", Loc("<command line>", 0, 0, "--output"),
                         received=str(out))
+    spec.analyze(limits=not args.no_limits)  # the size limits, before Keras allocates anything
     model = archspec.build(spec)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp.keras")
@@ -228,6 +229,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--include-path", action="append", metavar="DIR",
                    help="a folder `extends`/`use` may also name files in (repeatable); by default: "
                         "the spec's folder and the zoo")
+    p.add_argument("--no-limits", action="store_true",
+                   help="lift the size limits (parameters per layer and in total, activation memory, "
+                        "layers; see docs/language.md) for validate, summary and build")
 
 
 def make_parser() -> argparse.ArgumentParser:

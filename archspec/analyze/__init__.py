@@ -114,7 +114,13 @@ def _rf_json(rf):
     return {"size": list(size), "jump": [int(j) if float(j).is_integer() else j for j in jump]}
 
 
-def analyze_graph(graph: Graph) -> Analysis:
+def analyze_graph(graph: Graph, *, limits: bool = True) -> Analysis:
+    """The graph's analysis; with ``limits`` (the default), a located SpecError for a model
+    past the size limits of :mod:`archspec.analyze.limits` (parameters, activations, layers)."""
+    if limits:
+        from archspec.analyze.limits import check_limits
+
+        check_limits(graph)
     rfs = receptive_fields(graph)
     analysis = Analysis(name=graph.name, inputs=list(graph.inputs), outputs=list(graph.outputs))
     for node in graph.nodes:

@@ -66,11 +66,17 @@ class Spec:
         """The same document resolved again with more parameter overrides."""
         return Spec(self.document, {**self.overrides, **params}, chooser or default_chooser)
 
-    def analyze(self):
-        """Per-layer shapes, parameters, MACs, receptive fields (see :mod:`archspec.analyze`)."""
-        from archspec.analyze import analyze_graph
+    def analyze(self, *, limits: bool = True):
+        """Per-layer shapes, parameters, MACs, receptive fields (see :mod:`archspec.analyze`).
 
-        return analyze_graph(self.graph)
+        Raises a located SpecError for a model past the size limits (``limits=False`` lifts
+        them, see :mod:`archspec.analyze.limits`) or a search space at a layer argument with a
+        value that argument refuses (always)."""
+        from archspec.analyze import analyze_graph
+        from archspec.spec.space import check_space_values
+
+        check_space_values(self.spaces, self.graph)
+        return analyze_graph(self.graph, limits=limits)
 
     def to_yaml(self) -> str:
         """The fully resolved spec as YAML: one step per layer, every value concrete."""
