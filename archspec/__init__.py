@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from archspec._recursion import deep_recursion  # pure Python: imports no TensorFlow
 from archspec.errors import SpecError
 from archspec.ops import register_layer
 from archspec.spec import Spec
@@ -21,7 +22,8 @@ from archspec.spec import load as _load
 from archspec.spec import loads as _loads
 
 __version__ = "0.1.0"
-__all__ = ["Spec", "SpecError", "build", "load", "loads", "summary", "register_layer", "HyperModel"]
+__all__ = ["Spec", "SpecError", "build", "load", "loads", "summary", "register_layer", "HyperModel",
+           "deep_recursion"]
 
 
 def load(path: str | Path, *, include_path=(), **params: Any) -> Spec:

@@ -12,6 +12,7 @@ import os
 import shutil
 from pathlib import Path
 
+from archspec._recursion import deep_recursion
 from archspec.errors import Loc, SpecError
 
 FORMATS = ("keras", "savedmodel", "tflite")
@@ -30,13 +31,15 @@ def load_source(source: str | Path, params: dict | None = None):
     if source.is_dir():
         for name in ("model.keras", "best.keras", "model_best.keras"):
             if (source / name).is_file():
-                return keras.saving.load_model(source / name)
+                with deep_recursion(source / name):  # Keras walks a loaded graph recursively
+                    return keras.saving.load_model(source / name)
         raise SpecError("no model.keras in this directory", Loc(str(source)),
                         hint="give a .keras file, a run directory from `archspec train`, or a spec")
     if source.suffix == ".keras":
         if not source.is_file():
             raise SpecError("file not found", Loc(str(source)), received=str(source))
-        return keras.saving.load_model(source)
+        with deep_recursion(source):
+            return keras.saving.load_model(source)
     if source.suffix in (".yaml", ".yml"):
         import archspec
 
@@ -76,8 +79,9 @@ def export(model, output: str | Path, fmt: str, *, atol: float = 1e-5) -> tuple[
     if fmt == "keras":
         import keras
 
-        model.save(tmp)
-        got = keras.saving.load_model(tmp).predict(x, verbose=0)
+        with deep_recursion(model):
+            model.save(tmp)
+            got = keras.saving.load_model(tmp).predict(x, verbose=0)
         tol = 0.0
     elif fmt == "savedmodel":
         import tensorflow as tf

@@ -163,7 +163,7 @@ def test_resnet18_34_trainable_counts_equal_torchvision(stem, trainable, macs_g)
 
 
 # --------------------------------------------------------------------------- CIFAR ResNets
-@pytest.mark.parametrize("n, millions", [(3, 0.27), (5, 0.46), (7, 0.66), (9, 0.85), (18, 1.7)])
+@pytest.mark.parametrize("n, millions", [(3, 0.27), (5, 0.46), (7, 0.66), (9, 0.85), (18, 1.7), (200, 19.4)])
 def test_cifar_resnet_depths_and_counts_match_table_6(n, millions):
     spec = archspec.load(ZOO / "resnet_cifar.yaml", n=n)
     weighted = [l for l in spec.graph.layers if l.op in ("conv2d", "dense")]

@@ -26,6 +26,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from archspec._recursion import deep_recursion
+
 
 def atomic_write(path: str | Path, data: str | bytes) -> Path:
     """Write ``data`` to ``path`` so that a reader (or a crash) never sees half a file."""
@@ -73,7 +75,8 @@ def save_model(model, path: str | Path) -> Path:
     if spe not in (None, 1):
         config["steps_per_execution"] = 1
     try:
-        model.save(tmp)
+        with deep_recursion(model):  # a deep model: see archspec/_recursion.py
+            model.save(tmp)
     finally:
         if spe not in (None, 1):
             config["steps_per_execution"] = spe

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from archspec._recursion import deep_recursion
 from archspec.errors import SpecError
 from archspec.train import artifacts
 from archspec.train.config import TrainConfig
@@ -116,7 +117,8 @@ def _train(model_fn, cfg, *, output, model_name, spec_yaml, command, verbose, lo
     with strategy.scope():
         model = model_fn()
         if policy != "float32":
-            model = precision.output_float32(model)
+            with deep_recursion(model):  # clone_model walks the graph recursively
+                model = precision.output_float32(model)
     in_shape = tuple(model.inputs[0].shape[1:])
     units = model.outputs[0].shape[-1]
 
@@ -286,7 +288,8 @@ def evaluate_run(run_dir: str | Path, *, data: str | None = None, batch_size: in
     import archspec.layers  # noqa: F401  (custom layers)
     import archspec.train.schedules  # noqa: F401  (the warm-up schedule)
 
-    model = keras.saving.load_model(run / "model.keras")
+    with deep_recursion(run / "model.keras"):  # Keras walks a loaded graph recursively
+        model = keras.saving.load_model(run / "model.keras")
     in_shape = tuple(model.inputs[0].shape[1:])
     d = data_mod.load_data(cfg.data, cfg, cfg.loc("data"), model_input=in_shape)
     how = data_mod.check_fit(d, in_shape, model.outputs[0].shape[-1], cfg, model.name)
