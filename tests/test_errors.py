@@ -271,6 +271,9 @@ CORPUS = [
     case("recursive-template-self",
          "blocks:\n  a:\n    body: [relu, a]\n" + H3 + "  - a\n",
          r"block `a` calls itself", 3, 18, "blocks.a.body[1]"),
+    case("negative-padding",  # validated, then TensorFlow refused it when the layer ran
+         H28 + "  - zero_padding2d: {padding: [1, -2]}\n",
+         r"ZeroPadding2D: `padding` takes integers >= 0, got \[1, -2\]", 3, 31, "body[0].zero_padding2d.padding"),
     # ------------------------------------------------------------------ expressions
     # a `${` that does not parse was taken as literal text (a layer name)
     case("expression-marker-unclosed",

@@ -54,7 +54,7 @@ def repeat_vector(args: dict, shapes: Sequence[Shape]) -> Result:
 def _pad_pairs(value, rank: int, name: str, default) -> tuple:
     value = default if value is None else value
     if isinstance(value, int) and not isinstance(value, bool):
-        return ((value, value),) * rank
+        return _non_negative(((value, value),) * rank, value, name)
     if isinstance(value, (list, tuple)) and len(value) == rank:
         pairs = []
         for v in value:
@@ -64,10 +64,18 @@ def _pad_pairs(value, rank: int, name: str, default) -> tuple:
                 pairs.append(tuple(v))
             else:
                 raise ShapeError(f"invalid `{name}`: {short(value)}", arg=name)
-        return tuple(pairs)
+        return _non_negative(tuple(pairs), value, name)
     if rank == 1 and isinstance(value, (list, tuple)) and len(value) == 2:
-        return (tuple(value),)
+        return _non_negative((tuple(value),), value, name)
     raise ShapeError(f"invalid `{name}`: {short(value)}", arg=name)
+
+
+def _non_negative(pairs: tuple, value, name: str) -> tuple:
+    """Padding and cropping amounts are integers >= 0 (TensorFlow refuses negative paddings when
+    the layer runs)."""
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for pair in pairs for v in pair):
+        raise ShapeError(f"`{name}` takes integers >= 0, got {short(value)}", arg=name)
+    return pairs
 
 
 def zero_padding(rank: int):
