@@ -111,6 +111,18 @@ def names() -> dict:
         out[f"{family}_configs"] = every
     out["dtypes"] = layer_dtypes(sorted(dtypes.ALLOWED_DTYPES) + ["mixed_bfloat16", "mixed_float16"])
     out["resize_interpolations"] = sorted(image.RESIZE_INTERPOLATIONS)
+    # the random transforms validate against their own class attributes: class -> names
+    import inspect
+
+    import keras
+
+    for family, attrs in (("transform_interpolations", ("_SUPPORTED_INTERPOLATION",)),
+                          ("fill_modes", ("_SUPPORTED_FILL_MODE", "_SUPPORTED_FILL_MODES"))):
+        out[family] = {
+            name: sorted(next(getattr(cls, a) for a in attrs if hasattr(cls, a)))
+            for name, cls in sorted(vars(keras.layers).items())
+            if inspect.isclass(cls) and any(hasattr(cls, a) for a in attrs)
+        }
     return out
 
 

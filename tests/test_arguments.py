@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import archspec
-from archspec.analyze.arguments import RANGES, check_arguments, keras_names
+from archspec.analyze.arguments import RANGES, check_arguments, keras_names, keras_names_by_class
 from archspec.analyze.base import ShapeError
 from archspec.ops import registry
 
@@ -85,6 +85,56 @@ def near_misses(draw, family):
 def test_generated_names_analyzer_accepts_exactly_what_keras_accepts(family, data):
     value = data.draw(st.one_of(near_misses(family), st.text("abcdefghijklmnopqrstuvwxyz_0123456789", max_size=12)))
     assert analyzer_accepts_name(family, value) == keras_accepts(family, value), value
+
+
+# the random transforms: each class' own interpolation and fill-mode lists, captured from it
+PER_CLASS = [(fam, cls) for fam in ("transform_interpolations", "fill_modes")
+             for cls in sorted(keras_names_by_class()[fam])]
+
+
+@pytest.mark.parametrize("fam, cls", PER_CLASS, ids=[f"{c}.{f}" for f, c in PER_CLASS])
+def test_random_transforms_take_the_names_their_class_takes(keras, fam, cls):
+    arg = "interpolation" if fam == "transform_interpolations" else "fill_mode"
+    base = {"RandomRotation": {"factor": 0.1}, "RandomZoom": {"height_factor": 0.1},
+            "RandomTranslation": {"height_factor": 0.1, "width_factor": 0.1},
+            "RandomShear": {"x_factor": 0.1}}.get(cls, {})
+    known = keras_names_by_class()[fam][cls]
+    assert "nearest" in known
+    for value in [*known, "bicubic", "area", "lanczos3", "Nearest", "nearst", "mirror", "reflect"]:
+        try:
+            getattr(keras.layers, cls)(**base, **{arg: value})
+            keras_ok = True
+        except (ValueError, NotImplementedError):  # Keras raises the latter for these
+            keras_ok = False
+        assert accepts(cls, {arg: value}) == keras_ok, (cls, arg, value)
+    with pytest.raises(ShapeError, match=rf"unknown (fill mode|interpolation) `nearst` for `{arg}`"):
+        check_arguments(cls, {arg: "nearst"})
+
+
+# Softmax and UnitNormalization check their axes only when they run: the analyzer, before
+AXES = [-5, -4, -1, 0, 3, 4, 5, [1, 2], [1, 5], [2, -2], 1.0]
+
+
+@pytest.mark.parametrize("layer", ["Softmax", "UnitNormalization"])
+def test_axes_beyond_the_rank_are_refused_where_keras_fails_when_run(keras, layer):
+    x = np.ones((2, 3, 4, 5), "float32")
+    for axis in AXES:
+        try:
+            getattr(keras.layers, layer)(axis=axis)(x)
+            keras_ok = True
+        except Exception:  # noqa: BLE001 - TensorFlow's InvalidArgumentError, TypeError, ...
+            keras_ok = False
+        try:
+            archspec.loads(
+                f"input: {{shape: [3, 4, 5]}}\nbody:\n  - {layer}: {{axis: {axis!r}}}\n".replace("True", "true"))
+            ours = True
+        except archspec.SpecError as err:
+            assert "invalid `axis`" in str(err) and err.loc.path == f"body[0].{layer}.axis"
+            ours = False
+        assert ours == keras_ok, (layer, axis)
+    # Keras takes `axis: true` as 1; a boolean axis is a mistake, refused
+    with pytest.raises(archspec.SpecError, match="invalid `axis` True"):
+        archspec.loads(f"input: {{shape: [3, 4, 5]}}\nbody:\n  - {layer}: {{axis: true}}\n")
 
 
 def test_config_mappings_and_none():

@@ -245,3 +245,20 @@ def test_missing_included_file(tmp_path):
     with pytest.raises(SpecError, match=r"file not found") as info:
         archspec.load(tmp_path / "net.yaml")
     assert info.value.received == str(tmp_path / "nothere.yaml")
+
+
+def test_the_docs_show_the_real_messages(tmp_path):
+    """docs/errors.md, "Includes": both messages, with the user's folder as /home/me."""
+    shown = (ZOO.parent / "docs" / "errors.md").read_text().split("## Includes", 1)[1].split("## Too big", 1)[0]
+    nets = tmp_path / "nets"
+    nets.mkdir()
+    (tmp_path / "base.yaml").write_text(NET)
+    (nets / "net.yaml").write_text("extends: ../base.yaml\n" + NET)
+    (nets / "lib.yaml").write_text("blocks:\n  head: {body: [flatten]}\nbodyy: []\n")
+    (nets / "use.yaml").write_text("name: n\nuse: [lib.yaml]\n" + NET)
+    for name in ("net.yaml", "use.yaml"):
+        with pytest.raises(SpecError) as info:
+            archspec.load(nets / name)
+        text = info.value.format().replace(str(ZOO), "/home/me/archspec/architectures")
+        text = text.replace(str(tmp_path), "/home/me").replace("/home/me/nets/use.yaml", "/home/me/nets/net.yaml")
+        assert f"```\n{text}\n```" in shown

@@ -7,6 +7,8 @@ would refuse only when it builds the layer, or accept silently although it is a 
   resize ``interpolation`` must be names Keras' own getters accept (the lists are captured from
   Keras into ``archspec/data/keras_names.json`` by ``scripts/gen_keras_catalog.py``), or a
   ``{class_name: ..., config: {...}}`` mapping naming one of them; a typo gets "did you mean";
+  the random transforms' ``interpolation`` and ``fill_mode`` are checked against each class' own
+  list (``RandomRotation`` takes ``nearest``/``bilinear`` only);
 - booleans: an argument whose Keras default is ``True``/``False`` takes ``true``/``false``
   only (``use_bias: "false"`` would be a truthy string);
 - ranges: the ones Keras' constructors enforce (:data:`RANGES`), so the error comes at the
@@ -65,10 +67,22 @@ def keras_names() -> dict[str, tuple[str, ...]]:
     return {k: tuple(v) for k, v in data.items() if isinstance(v, list)}
 
 
+@lru_cache(maxsize=1)
+def keras_names_by_class() -> dict[str, dict[str, tuple[str, ...]]]:
+    """family -> layer class -> the names that class accepts (the random transforms check
+    ``interpolation`` and ``fill_mode`` against lists of their own)."""
+    data = json.loads(_NAMES.read_text())
+    return {k: {c: tuple(n) for c, n in v.items()} for k, v in data.items() if isinstance(v, dict)}
+
+
 def family(cls: str, arg: str) -> str | None:
     """The family of names ``arg`` of layer class ``cls`` takes, if any."""
     if arg == "interpolation":
-        return "resize_interpolations" if cls in RESIZE_LAYERS else None
+        if cls in RESIZE_LAYERS:
+            return "resize_interpolations"
+        return "transform_interpolations" if cls in keras_names_by_class()["transform_interpolations"] else None
+    if arg == "fill_mode":
+        return "fill_modes" if cls in keras_names_by_class()["fill_modes"] else None
     if arg in FAMILIES:
         return FAMILIES[arg]
     return next((f for suffix, f in SUFFIX_FAMILIES.items() if arg.endswith(suffix)), None)
@@ -82,15 +96,15 @@ def check_arguments(cls: str, args: dict, bools: tuple = ()) -> None:
                              hint=f"write {name}: true or {name}: false (without quotes)", arg=name)
         fam = family(cls, name)
         if fam is not None and value is not None:
-            _check_name(fam, name, value)
+            _check_name(fam, name, value, cls)
         limits = RANGES.get((cls, name))
         if limits is not None and value is not None:
             _check_range(cls, name, value, limits)
 
 
-def _check_name(fam: str, arg: str, value) -> None:
-    known = keras_names()[fam]
-    what = fam.replace("_", " ")[:-1]  # "activations" -> "activation"
+def _check_name(fam: str, arg: str, value, cls: str) -> None:
+    known = keras_names()[fam] if fam in keras_names() else keras_names_by_class()[fam][cls]
+    what = fam.replace("_", " ")[:-1].replace("transform ", "")  # "activations" -> "activation"
     if isinstance(value, dict):  # a Keras config: {class_name: L2, config: {l2: 0.01}}
         name = value.get("class_name")
         if not isinstance(name, str) or set(value) - {"class_name", "config", "module", "registered_name"}:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from archspec.analyze.rules.conv import conv, conv_transpose, depthwise_conv, separable_conv
 from archspec.analyze.rules.dense import (
-    batch_norm, dense, embedding, group_norm, layer_norm, prelu, same_shape,
+    along_axes, batch_norm, dense, embedding, group_norm, layer_norm, prelu, same_shape,
 )
 from archspec.analyze.rules.merge import concatenate, elementwise_merge, subtract
 from archspec.analyze.rules.pooling import adaptive_pool, global_pool, pool
@@ -39,6 +39,7 @@ RULES = {
     "group_norm": group_norm,
     "prelu": prelu,
     "same_shape": same_shape,
+    "along_axes": along_axes,
     "flatten": flatten,
     "reshape": reshape,
     "permute": permute,

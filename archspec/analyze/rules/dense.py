@@ -85,3 +85,18 @@ def prelu(args: dict, shapes: Sequence[Shape]) -> Result:
 def same_shape(args: dict, shapes: Sequence[Shape]) -> Result:
     """Element-wise layers: activations, dropout, noise, rescaling, random augmentations."""
     return Result(tuple(_one(shapes)))
+
+
+def along_axes(args: dict, shapes: Sequence[Shape]) -> Result:
+    """Softmax and UnitNormalization: same shape, over ``axis`` (an int or distinct ints), each
+    within the rank counted with the batch axis; Keras checks it only when the layer runs."""
+    shape = _one(shapes)
+    rank = len(shape) + 1
+    axis = arg(args, "axis", -1)
+    axes = axis if isinstance(axis, (list, tuple)) else [axis]
+    ok = (bool(axes) and all(isinstance(a, int) and not isinstance(a, bool) and -rank <= a < rank for a in axes)
+          and len({a % rank for a in axes}) == len(axes))
+    if not ok:
+        raise ShapeError(f"invalid `axis` {short(axis)} for an input of rank {rank} (with the batch axis): "
+                         f"an integer from {-rank} to {rank - 1}, or a list of distinct ones", arg="axis")
+    return Result(tuple(shape))
