@@ -3,7 +3,7 @@
 The catalog lets archspec validate any Keras layer name, its keyword arguments and their values
 (which arguments are booleans; the names Keras accepts for activations, initializers,
 regularizers, constraints, dtypes and interpolations) without importing TensorFlow.
-`tests/test_ops.py` checks both files still match the installed Keras.
+`tests/ops/test_registry.py` checks both files still match the installed Keras.
 
     python scripts/gen_keras_catalog.py
 """

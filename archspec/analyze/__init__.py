@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from archspec.analyze.receptive import GLOBAL, receptive_fields
-from archspec.graph import Graph
+from archspec.ir import Graph
 
 BYTES_PER_VALUE = 4  # float32 activations and weights
 

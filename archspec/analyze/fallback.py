@@ -6,7 +6,7 @@ analysis took seconds rather than milliseconds. MACs are unknown (None) for them
 
 from __future__ import annotations
 
-from archspec.analyze.base import Result
+from archspec.ops.base import Result
 from archspec.errors import Loc, SpecError
 
 

@@ -11,7 +11,7 @@ sample, 517 layers) and each can be lifted deliberately: ``spec.analyze(limits=F
 from __future__ import annotations
 
 from archspec.errors import SpecError
-from archspec.graph import Graph
+from archspec.ir import Graph
 
 BYTES_PER_VALUE = 4  # float32, as in archspec.analyze
 

@@ -9,7 +9,7 @@ transposed convolutions divide the jump.
 
 from __future__ import annotations
 
-from archspec.graph import Graph
+from archspec.ir import Graph
 
 GLOBAL = "global"
 

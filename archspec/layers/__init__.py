@@ -4,7 +4,7 @@
 Keras 3.15 already has adaptive pooling to a fixed output grid
 (``keras.layers.AdaptiveAveragePooling2D`` / ``AdaptiveMaxPooling2D``, with ``output_size``),
 so archspec does not duplicate it. The TF-free analyzer rules of these layers are in
-:mod:`archspec.analyze.custom_rules`.
+:mod:`archspec.ops.rules.custom`.
 """
 
 from archspec.layers.fixed_filter import FixedFilter2D

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from archspec.errors import Loc, SpecError
-from archspec.graph import Graph
+from archspec.ir import Graph
 from archspec.spec.document import Document, load_document
 from archspec.spec.resolve import Resolver
 from archspec.spec.space import Chooser, default_chooser
@@ -34,7 +34,7 @@ class Spec:
         name: the model name.
         path: the file it was read from (or ``<string>``).
         params: every parameter, with overrides applied.
-        graph: the resolved :class:`~archspec.graph.Graph` (layers with analyzed shapes).
+        graph: the resolved :class:`~archspec.ir.Graph` (layers with analyzed shapes).
         train: the ``train`` section (a dict with source locations), or None.
         spaces: the search spaces met while resolving (their defaults, or a tuner's choices).
     """

@@ -21,9 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from archspec.analyze.base import NoRule, Result, ShapeError
+from archspec.analyze.infer import analyze_node
+from archspec.ir import Result
 from archspec.errors import Loc, SpecError, did_you_mean
-from archspec.graph import Graph, Node
+from archspec.ir import Graph, Node
 from archspec.ops import ARG_ALIASES, STEP_KEYS, Op, get_op, registry
 from archspec.spec import expr
 from archspec.spec.document import Document
@@ -372,31 +373,3 @@ class Resolver:
                 raise SpecError(f"unknown key `{key}` in `{what}`",
                                 (raw.key_loc(key) if isinstance(raw, YDict) else loc).at(f"{path}.{key}"),
                                 received=key, hint=did_you_mean(key, allowed) or "keys: " + ", ".join(allowed))
-
-def analyze_node(op: Op, args: dict, shapes: list, loc: Loc,
-                 arg_locs: dict | None = None) -> tuple[Result, bool]:
-    """Run the op's analyzer rule; fall back to Keras when there is none (imports Keras).
-
-    A rule's complaint about one argument is located at that argument's value."""
-    from archspec.analyze.arguments import check_arguments
-
-    try:
-        check_arguments(op.cls, args, op.bools)
-        if op.rule is None:
-            raise NoRule(op.cls)
-        return op.rule(args, shapes), False
-    except ShapeError as exc:
-        if exc.arg in args and arg_locs and exc.arg in arg_locs:
-            raise SpecError(f"{op.cls}: {exc.message}", arg_locs[exc.arg], received=args[exc.arg],
-                            hint=exc.hint) from None
-        given = ", ".join("(batch, " + ", ".join("None" if v is None else str(v) for v in s) + ")"
-                          for s in shapes)
-        raise SpecError(f"{op.cls}: {exc.message}", loc, received=f"input shape {given}",
-                        hint=exc.hint) from None
-    except NoRule:
-        pass
-    except (TypeError, ValueError, KeyError, IndexError, ZeroDivisionError) as exc:
-        raise SpecError(f"{op.cls}: invalid arguments ({exc})", loc, received=args) from None
-    from archspec.analyze.fallback import keras_result
-
-    return keras_result(op, args, shapes, loc), True

@@ -9,7 +9,7 @@ log sampling with min > 0) and raises located ``SpecError``s otherwise.
 default: a space written directly as a layer argument (``activation: {hp: choice, values: [relu,
 relux]}``) has each of its values (a ``choice``), both ends (``int``/``float``) or both truth
 values (``bool``) put through the argument checks the default passed
-(:func:`archspec.analyze.arguments.check_arguments`: names, booleans, Keras' ranges). Not covered:
+(:func:`archspec.ops.arguments.check_arguments`: names, booleans, Keras' ranges). Not covered:
 shapes (a value may fit only with other choices), and spaces elsewhere (in ``params``, in a block
 call's arguments, nested inside a list argument), whose values reach a layer through expressions.
 """
@@ -117,8 +117,8 @@ def alternatives(space: Space) -> tuple:
 def check_space_values(spaces, graph) -> None:
     """Raise a located SpecError for a value a layer argument refuses, of a space written
     directly as that argument (see the module docstring for what is and is not covered)."""
-    from archspec.analyze.arguments import check_arguments
-    from archspec.analyze.base import ShapeError
+    from archspec.ops.arguments import check_arguments
+    from archspec.ops.base import ShapeError
     from archspec.ops import ARG_ALIASES, get_op
 
     if not spaces:

@@ -1,0 +1,102 @@
+"""Dense, embedding, normalization, PReLU and element-wise layers."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from archspec.ops.base import NoRule, Result, Shape, ShapeError, arg, prod, short
+from archspec.ops.rules._common import _bias, _macs, _one
+
+
+def dense(args: dict, shapes: Sequence[Shape]) -> Result:
+    shape = _one(shapes, None, "Dense")
+    units = arg(args, "units")
+    if not isinstance(units, int) or units <= 0:
+        raise ShapeError(f"`units` must be a positive integer, got {short(units)}", arg="units")
+    if not shape:
+        raise ShapeError("Dense needs an input with at least one feature axis")
+    fin = shape[-1]
+    if fin is None:
+        raise ShapeError(
+            "the last dimension of the input to Dense must be known",
+            hint="with a variable-size input, `flatten` has an unknown size: use global pooling "
+            "(global_average_pooling2d) or adaptive pooling to a fixed grid before the dense "
+            "layers" if len(shape) == 1 else "add a `flatten` or global pooling before the dense layers",
+        )
+    params = fin * units + (units if _bias(args) else 0)
+    return Result(shape[:-1] + (units,), params, 0, _macs(*shape[:-1], fin, units), rf="same")
+
+
+def embedding(args: dict, shapes: Sequence[Shape]) -> Result:
+    shape = _one(shapes, None, "Embedding")
+    dim_in, dim_out = arg(args, "input_dim"), arg(args, "output_dim")
+    return Result(tuple(shape) + (dim_out,), dim_in * dim_out, 0, 0)
+
+
+def _axis_size(shape: Shape, axis, name: str) -> int:
+    if isinstance(axis, (list, tuple)):
+        return prod(_axis_size(shape, a, name) for a in axis)
+    if not isinstance(axis, int) or not -len(shape) - 1 <= axis <= len(shape):
+        raise ShapeError(f"invalid `axis` {short(axis)} for an input of rank {len(shape) + 1}", arg="axis")
+    if axis == 0 or axis == -len(shape) - 1:
+        raise NoRule("normalization over the batch axis")
+    size = shape[axis - 1] if axis > 0 else shape[axis]
+    if size is None:
+        raise ShapeError(f"the normalized axis of {name} must have a known size")
+    return size
+
+
+def batch_norm(args: dict, shapes: Sequence[Shape]) -> Result:
+    shape = _one(shapes, None, "BatchNormalization")
+    c = _axis_size(shape, arg(args, "axis", -1), "BatchNormalization")
+    trainable = c * (int(bool(arg(args, "center", True))) + int(bool(arg(args, "scale", True))))
+    if arg(args, "renorm", False):
+        raise NoRule("renorm")
+    return Result(tuple(shape), trainable, 2 * c)
+
+
+def layer_norm(args: dict, shapes: Sequence[Shape]) -> Result:
+    shape = _one(shapes, None, "LayerNormalization")
+    c = _axis_size(shape, arg(args, "axis", -1), "LayerNormalization")
+    if arg(args, "rms_scaling", False):
+        return Result(tuple(shape), c)
+    n = int(bool(arg(args, "center", True))) + int(bool(arg(args, "scale", True)))
+    return Result(tuple(shape), n * c)
+
+
+def group_norm(args: dict, shapes: Sequence[Shape]) -> Result:
+    shape = _one(shapes, None, "GroupNormalization")
+    c = _axis_size(shape, arg(args, "axis", -1), "GroupNormalization")
+    n = int(bool(arg(args, "center", True))) + int(bool(arg(args, "scale", True)))
+    return Result(tuple(shape), n * c)
+
+
+def prelu(args: dict, shapes: Sequence[Shape]) -> Result:
+    shape = _one(shapes, None, "PReLU")
+    shared = arg(args, "shared_axes", None) or []
+    shared = [shared] if isinstance(shared, int) else list(shared)
+    dims = [1 if (i + 1) in shared else v for i, v in enumerate(shape)]
+    n = prod(dims)
+    if n is None:
+        raise NoRule("PReLU over an unknown dimension")
+    return Result(tuple(shape), n)
+
+
+def same_shape(args: dict, shapes: Sequence[Shape]) -> Result:
+    """Element-wise layers: activations, dropout, noise, rescaling, random augmentations."""
+    return Result(tuple(_one(shapes)))
+
+
+def along_axes(args: dict, shapes: Sequence[Shape]) -> Result:
+    """Softmax and UnitNormalization: same shape, over ``axis`` (an int or distinct ints), each
+    within the rank counted with the batch axis; Keras checks it only when the layer runs."""
+    shape = _one(shapes)
+    rank = len(shape) + 1
+    axis = arg(args, "axis", -1)
+    axes = axis if isinstance(axis, (list, tuple)) else [axis]
+    ok = (bool(axes) and all(isinstance(a, int) and not isinstance(a, bool) and -rank <= a < rank for a in axes)
+          and len({a % rank for a in axes}) == len(axes))
+    if not ok:
+        raise ShapeError(f"invalid `axis` {short(axis)} for an input of rank {rank} (with the batch axis): "
+                         f"an integer from {-rank} to {rank - 1}, or a list of distinct ones", arg="axis")
+    return Result(tuple(shape))
