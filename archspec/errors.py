@@ -1,8 +1,13 @@
-"""The one exception type for a user's mistake: `SpecError`, always located.
+"""archspec's exceptions: a user's mistake (`SpecError`, always located) and the runtime family.
 
-A `SpecError` says *where* (file, line, column, YAML path), *what* is wrong, *what was
-received* and, when we can guess, a *hint* ("did you mean `filters`?"). The CLI prints
-it in a few lines and exits with status 2; a traceback is reserved for our own bugs.
+A `SpecError` says *where* (file, line, column, YAML path — or ``<command line>`` and the flag),
+*what* is wrong, *what was received* and, when we can guess, a *hint* ("did you mean
+`filters`?"). The CLI prints it in a few lines and exits with status 2.
+
+A `RunError` is a failure while doing the work (training, tuning, exporting) that no line of
+the spec or the command line caused: a run directory that cannot be resumed, an exported model
+whose outputs differ, a data file that does not parse. The CLI prints it and exits with 1.
+Both derive from `ArchspecError`; a traceback is reserved for our own bugs.
 """
 
 from __future__ import annotations
@@ -32,7 +37,11 @@ class Loc:
         return where
 
 
-class SpecError(Exception):
+class ArchspecError(Exception):
+    """Base of every error archspec raises on purpose."""
+
+
+class SpecError(ArchspecError):
     """A mistake in a spec (or in the values given to it), located in its source.
 
     Attributes:
@@ -87,6 +96,28 @@ class SpecError(Exception):
         if len(trace) > 5:
             lines.append(f"  In: ... ({len(trace) - 5} more enclosing block calls)")
         return "\n".join(lines)
+
+
+class RunError(ArchspecError):
+    """A failure while running (training, tuning, export) that is not a mistake in the spec or
+    the command line; ``hint`` says what to do about it."""
+
+    def __init__(self, message: str, *, hint: str | None = None):
+        self.message = message
+        self.hint = hint
+        super().__init__(self.format())
+
+    def format(self) -> str:
+        return f"error: {self.message}" + (f"\n  Hint: {self.hint}" if self.hint else "")
+
+
+#: the file name of values that came from the command line (``--set``, ``--data``, ...)
+COMMAND_LINE = "<command line>"
+
+
+def command_line(flag: str = "") -> Loc:
+    """Where a command-line value was given: ``command_line("--data")``."""
+    return Loc(COMMAND_LINE, 0, 0, flag)
 
 
 def _short_repr(value, limit: int = 200) -> str:
