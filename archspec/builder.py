@@ -9,7 +9,7 @@ from typing import Any
 from archspec._recursion import deep_recursion
 from archspec.errors import SpecError
 from archspec.ops import get_op
-from archspec.spec import Spec, load
+from archspec.spec import Spec, as_spec
 
 
 def build(spec: Spec | str | Path, **params: Any):
@@ -24,10 +24,7 @@ def build(spec: Spec | str | Path, **params: Any):
         >>> model.output_shape                                               # doctest: +SKIP
         (None, 10)
     """
-    if not isinstance(spec, Spec):
-        spec = load(spec, **params)
-    elif params:
-        spec = spec.with_params(**params)
+    spec = as_spec(spec, **params)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
 

@@ -15,6 +15,12 @@ from archspec.errors import Loc
 Shape = tuple  # tuple[int | None, ...], without the batch dimension
 
 
+def format_shape(shape: Shape, batch: str = "None") -> str:
+    """A shape without its batch axis, written with it as Keras prints it: ``(None, 28, 28, 6)``
+    (``batch="batch"`` for messages: ``(batch, 28, 28, 6)``)."""
+    return "(" + ", ".join([batch] + ["None" if v is None else str(v) for v in shape]) + ")"
+
+
 @dataclass
 class Result:
     """What a layer does to shapes, and what it costs.

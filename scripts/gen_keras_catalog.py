@@ -13,16 +13,9 @@ from __future__ import annotations
 import inspect
 import json
 import os
-import re
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
-def snake(name: str) -> str:
-    s = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
-    s = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", s)
-    return s.lower()
 
 
 #: keyword arguments every Keras layer accepts through **kwargs (keras.layers.Layer.__init__).

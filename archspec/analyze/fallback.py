@@ -6,7 +6,7 @@ analysis took seconds rather than milliseconds. MACs are unknown (None) for them
 
 from __future__ import annotations
 
-from archspec.ops.base import Result
+from archspec.ops.base import Result, prod
 from archspec.errors import Loc, SpecError
 
 
@@ -28,13 +28,6 @@ def keras_result(op, args: dict, shapes: list, loc: Loc) -> Result:
         raise SpecError(f"{op.cls}: {exc}", loc, received=args) from None
     if isinstance(out, (list, tuple)) and out and isinstance(out[0], (list, tuple)):
         raise SpecError(f"{op.cls} has several outputs, which specs do not support yet", loc)
-    trainable = sum(_size(w.shape) for w in layer.trainable_weights)
-    non_trainable = sum(_size(w.shape) for w in layer.non_trainable_weights)
+    trainable = sum(prod(int(v) for v in w.shape) for w in layer.trainable_weights)
+    non_trainable = sum(prod(int(v) for v in w.shape) for w in layer.non_trainable_weights)
     return Result(tuple(out[1:]), trainable, non_trainable, None, rf="same")
-
-
-def _size(shape) -> int:
-    n = 1
-    for v in shape:
-        n *= int(v)
-    return n

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from archspec.errors import Loc, SpecError
 from archspec.ir import Result
-from archspec.ops import Op
+from archspec.ops import OpDef
 from archspec.ops.arguments import check_arguments
-from archspec.ops.base import NoRule, ShapeError
+from archspec.ops.base import NoRule, ShapeError, format_shape
 
 
-def analyze_node(op: Op, args: dict, shapes: list, loc: Loc,
+def analyze_node(op: OpDef, args: dict, shapes: list, loc: Loc,
                  arg_locs: dict | None = None) -> tuple[Result, bool]:
     """Run the op's analyzer rule; fall back to Keras when there is none (imports Keras).
 
@@ -25,8 +25,7 @@ def analyze_node(op: Op, args: dict, shapes: list, loc: Loc,
         if exc.arg in args and arg_locs and exc.arg in arg_locs:
             raise SpecError(f"{op.cls}: {exc.message}", arg_locs[exc.arg], received=args[exc.arg],
                             hint=exc.hint) from None
-        given = ", ".join("(batch, " + ", ".join("None" if v is None else str(v) for v in s) + ")"
-                          for s in shapes)
+        given = ", ".join(map(format_shape, shapes))
         raise SpecError(f"{op.cls}: {exc.message}", loc, received=f"input shape {given}",
                         hint=exc.hint) from None
     except NoRule:

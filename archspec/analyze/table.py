@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 from archspec.analyze import Analysis
+from archspec.ir import format_shape
 from archspec.analyze.receptive import GLOBAL
-
-
-def _shape(shape) -> str:
-    return "(" + ", ".join(["None"] + ["None" if v is None else str(v) for v in shape]) + ")"
 
 
 def _num(n) -> str:
@@ -39,7 +36,7 @@ def format_table(analysis: Analysis, *, show_source: bool = False) -> str:
     rows = []
     for r in analysis.layers:
         label = f"{r.name} ({r.op})" + (" *" if r.fallback else "")
-        row = [label, _shape(r.output_shape), _num(r.params), _num(r.macs), _rf(r.receptive_field)]
+        row = [label, format_shape(r.output_shape), _num(r.params), _num(r.macs), _rf(r.receptive_field)]
         if show_source:
             row.append(r.source)
         rows.append(row)

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import keras
 import tensorflow as tf
-from keras import activations, constraints, initializers, ops, regularizers
+from keras import ops
 
-from archspec.layers._args import conv_length, int_tuple, one_of, positive_int, spatial_input
+from archspec.layers._args import spatial_input
+from archspec.layers.base_local_conv import BaseLocalConv2D
 
 
 @keras.saving.register_keras_serializable(package="archspec")
-class LocallyConnected2D(keras.layers.Layer):
+class LocallyConnected2D(BaseLocalConv2D):
     """A 2D convolution whose kernel is not shared across positions.
 
     Args:
@@ -55,57 +56,22 @@ class LocallyConnected2D(keras.layers.Layer):
         bias_constraint=None,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        self.filters = positive_int(filters, "filters")
-        self.kernel_size = int_tuple(kernel_size, 2, "kernel_size")
-        self.strides = int_tuple(strides, 2, "strides")
-        self.padding = one_of(padding, ("valid", "same"), "padding")
-        self.activation = activations.get(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
-
-    def _output_grid(self, rows, cols):
-        return tuple(
-            conv_length(n, k, s, self.padding)
-            for n, k, s in zip((rows, cols), self.kernel_size, self.strides)
-        )
+        super().__init__(filters, kernel_size, strides, padding, activation, use_bias, kernel_initializer,
+                         bias_initializer, kernel_regularizer, bias_regularizer, kernel_constraint,
+                         bias_constraint, **kwargs)
 
     def build(self, input_shape):
-        _, rows, cols, channels = spatial_input(input_shape, self)
+        _, rows, cols, _ = spatial_input(input_shape, self)
         if rows is None or cols is None:
             raise ValueError(
                 "LocallyConnected2D has one kernel per output position, so the input rows and "
                 f"cols must be known. Received: input_shape={tuple(input_shape)}"
             )
-        out_rows, out_cols = self._output_grid(rows, cols)
-        if out_rows < 1 or out_cols < 1:
-            raise ValueError(
-                "The kernel is larger than the input: the output would be empty. "
-                f"Received: kernel_size={self.kernel_size}, input_shape={tuple(input_shape)}"
-            )
+        (out_rows, out_cols), channels = self._checked_grid(input_shape)
         self.output_grid = (out_rows, out_cols)
         kh, kw = self.kernel_size
-        self.kernel = self.add_weight(
-            name="kernel",
-            shape=(out_rows * out_cols, kh * kw * channels, self.filters),
-            initializer=self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint,
-        )
-        self.bias = None
-        if self.use_bias:
-            self.bias = self.add_weight(
-                name="bias",
-                shape=(out_rows, out_cols, self.filters),
-                initializer=self.bias_initializer,
-                regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
-            )
+        self._add_kernel_and_bias((out_rows * out_cols, kh * kw * channels, self.filters),
+                                  (out_rows, out_cols, self.filters))
 
     def call(self, inputs):
         kh, kw = self.kernel_size
@@ -122,27 +88,3 @@ class LocallyConnected2D(keras.layers.Layer):
         if self.use_bias:
             outputs = outputs + self.bias
         return self.activation(outputs)
-
-    def compute_output_shape(self, input_shape):
-        batch, rows, cols, _ = input_shape
-        return (batch, *self._output_grid(rows, cols), self.filters)
-
-    def get_config(self) -> dict:
-        config = super().get_config()
-        config.update(
-            {
-                "filters": self.filters,
-                "kernel_size": self.kernel_size,
-                "strides": self.strides,
-                "padding": self.padding,
-                "activation": activations.serialize(self.activation),
-                "use_bias": self.use_bias,
-                "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer),
-                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-                "bias_regularizer": regularizers.serialize(self.bias_regularizer),
-                "kernel_constraint": constraints.serialize(self.kernel_constraint),
-                "bias_constraint": constraints.serialize(self.bias_constraint),
-            }
-        )
-        return config

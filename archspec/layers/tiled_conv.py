@@ -18,13 +18,14 @@ convolution itself (the analyzer reports the latter). channels_last.
 from __future__ import annotations
 
 import keras
-from keras import activations, constraints, initializers, ops, regularizers
+from keras import ops
 
-from archspec.layers._args import conv_length, int_tuple, one_of, positive_int, spatial_input
+from archspec.layers._args import int_tuple
+from archspec.layers.base_local_conv import BaseLocalConv2D
 
 
 @keras.saving.register_keras_serializable(package="archspec")
-class TiledConv2D(keras.layers.Layer):
+class TiledConv2D(BaseLocalConv2D):
     """A 2D convolution with ``tile_size`` sets of kernels cycled over the output positions.
 
     Args:
@@ -58,49 +59,19 @@ class TiledConv2D(keras.layers.Layer):
         bias_constraint=None,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        self.filters = positive_int(filters, "filters")
-        self.kernel_size = int_tuple(kernel_size, 2, "kernel_size")
+        super().__init__(filters, kernel_size, strides, padding, activation, use_bias, kernel_initializer,
+                         bias_initializer, kernel_regularizer, bias_regularizer, kernel_constraint,
+                         bias_constraint, **kwargs)
         self.tile_size = int_tuple(tile_size, 2, "tile_size")
-        self.strides = int_tuple(strides, 2, "strides")
-        self.padding = one_of(padding, ("valid", "same"), "padding")
-        self.activation = activations.get(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
 
     @property
     def _tiles(self) -> int:
         return self.tile_size[0] * self.tile_size[1]
 
     def build(self, input_shape):
-        _, rows, cols, channels = spatial_input(input_shape, self)
-        out = self.compute_output_shape(input_shape)[1:3]
-        if any(n is not None and n < 1 for n in out):
-            raise ValueError(
-                "The kernel is larger than the input: the output would be empty. "
-                f"Received: kernel_size={self.kernel_size}, input_shape={tuple(input_shape)}"
-            )
-        self.kernel = self.add_weight(
-            name="kernel",
-            shape=(*self.kernel_size, channels, self._tiles * self.filters),
-            initializer=self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint,
-        )
-        self.bias = None
-        if self.use_bias:
-            self.bias = self.add_weight(
-                name="bias",
-                shape=(*self.tile_size, self.filters),
-                initializer=self.bias_initializer,
-                regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
-            )
+        _, channels = self._checked_grid(input_shape)
+        self._add_kernel_and_bias((*self.kernel_size, channels, self._tiles * self.filters),
+                                  (*self.tile_size, self.filters))
 
     def call(self, inputs):
         every = ops.conv(inputs, self.kernel, strides=self.strides, padding=self.padding)
@@ -115,31 +86,5 @@ class TiledConv2D(keras.layers.Layer):
         mask = ops.one_hot(tile, self._tiles, dtype=every.dtype)[..., None]
         return self.activation(ops.sum(every * mask, axis=3))
 
-    def compute_output_shape(self, input_shape):
-        batch, rows, cols, _ = input_shape
-        out = [
-            conv_length(n, k, s, self.padding)
-            for n, k, s in zip((rows, cols), self.kernel_size, self.strides)
-        ]
-        return (batch, *out, self.filters)
-
     def get_config(self) -> dict:
-        config = super().get_config()
-        config.update(
-            {
-                "filters": self.filters,
-                "kernel_size": self.kernel_size,
-                "tile_size": self.tile_size,
-                "strides": self.strides,
-                "padding": self.padding,
-                "activation": activations.serialize(self.activation),
-                "use_bias": self.use_bias,
-                "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer),
-                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-                "bias_regularizer": regularizers.serialize(self.bias_regularizer),
-                "kernel_constraint": constraints.serialize(self.kernel_constraint),
-                "bias_constraint": constraints.serialize(self.bias_constraint),
-            }
-        )
-        return config
+        return {**super().get_config(), "tile_size": self.tile_size}

@@ -17,8 +17,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
-from archspec.ir import Result, Shape  # noqa: F401 - part of the rule contract
-
+from archspec.ir import Result, Shape, format_shape as _format_shape  # noqa: F401 - part of the rule contract
 
 
 class ShapeError(Exception):
@@ -43,8 +42,6 @@ class Unportable(ShapeError):
 
 class NoRule(Exception):
     """The rule cannot analyze this configuration; fall back to Keras."""
-
-
 
 
 Rule = Callable[[dict, Sequence[Shape]], Result]
@@ -76,6 +73,11 @@ def short(value: Any, limit: int = 80) -> str:
     """``repr(value)``, cut to ``limit`` characters for messages."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def format_shape(shape: Shape) -> str:
+    """A shape without the batch axis, written with it: ``(28, None, 3)`` -> ``(batch, 28, None, 3)``."""
+    return _format_shape(shape, batch="batch")
 
 
 def prod(values) -> int | None:

@@ -24,7 +24,7 @@ from archspec.spec.document import Document, load_document
 from archspec.spec.resolve import Resolver
 from archspec.spec.space import Chooser, default_chooser
 
-__all__ = ["Spec", "load", "loads", "SpecError"]
+__all__ = ["Spec", "as_spec", "load", "loads", "SpecError"]
 
 
 class Spec:
@@ -101,3 +101,15 @@ def loads(text: str, *, file: str = "<string>", chooser: Chooser = default_choos
           **params: Any) -> Spec:
     """Like :func:`load`, from YAML text (relative `use`/`extends` paths: from the cwd)."""
     return Spec(load_document(file, text=text, include_path=include_path), params, chooser, Loc("<params>"))
+
+
+def as_spec(spec: Spec | str | Path, *, include_path=(), **params: Any) -> Spec:
+    """``spec`` itself (with ``params`` applied), or the spec file at that path, loaded: the one
+    place where "a Spec or a path" becomes a Spec (build, fit, search and the tools take both).
+
+    >>> as_spec("architectures/lenet5.yaml", classes=5).output_shapes   # doctest: +SKIP
+    [(5,)]
+    """
+    if isinstance(spec, Spec):
+        return spec.with_params(**params) if params else spec
+    return load(spec, include_path=include_path, **params)

@@ -30,7 +30,7 @@ def call_block(r: "Resolver", bname: str, raw: dict, ctx: Ctx, loc: Loc, path: s
         raise SpecError("blocks are nested too deep", loc)
     if not isinstance(bdef, dict) or "body" not in bdef:
         raise SpecError(f"block `{bname}` needs a `body`", getattr(bdef, "loc", loc).at(bpath))
-    r._check_keys(bdef, ("args", "body", "description"), f"blocks.{bname}", bpath,
+    r.check_keys(bdef, ("args", "body", "description"), f"blocks.{bname}", bpath,
                      getattr(bdef, "loc", loc))
     declared = bdef.get("args") or {}
     if not isinstance(declared, dict):
@@ -64,7 +64,7 @@ def call_block(r: "Resolver", bname: str, raw: dict, ctx: Ctx, loc: Loc, path: s
             raise SpecError(f"argument `{key}` of block `{bname}` must be {kind}",
                             loc_of(raw, key, f"{path}.{key}") if key in raw else loc, received=value)
         scope[key] = value
-    entry = r._source(raw, ctx, path)[0]
+    entry = r.source(raw, ctx, path)[0]
     inner = Ctx(vars=scope, refs=Refs(ctx.refs), prev=entry, entry=entry,
                  stack=ctx.stack + (bname,), scope=_scope(r, ctx.scope, bname, scope))
     try:

@@ -25,7 +25,7 @@ MERGES = {
 
 
 def repeat(r: "Resolver", raw: dict, ctx: Ctx, loc: Loc, path: str) -> str:
-    r._check_keys(raw, ("times", "counter", "start", "body") + STEP_KEYS, "repeat", path, loc)
+    r.check_keys(raw, ("times", "counter", "start", "body") + STEP_KEYS, "repeat", path, loc)
     if "body" not in raw:
         raise SpecError("`repeat` needs a `body`", loc)
     times = r.value(raw.get("times"), ctx.vars, raw, "times", f"{path}.times")
@@ -42,19 +42,19 @@ def repeat(r: "Resolver", raw: dict, ctx: Ctx, loc: Loc, path: str) -> str:
     if not isinstance(start, int) or isinstance(start, bool):
         raise SpecError("`repeat: start` must be an integer", loc_of(raw, "start", f"{path}.start"),
                         received=start)
-    ctx = ctx.child(prev=r._source(raw, ctx, path)[0])
+    ctx = ctx.child(prev=r.source(raw, ctx, path)[0])
     for k in range(times):
         inner = ctx.child(vars={**ctx.vars, counter: start + k})
         ctx.prev = r.seq(raw["body"], inner, f"{path}.body", loc_of(raw, "body", f"{path}.body"))
     return ctx.prev
 
 def branches(r: "Resolver", raw: dict, ctx: Ctx, loc: Loc, path: str) -> str:
-    r._check_keys(raw, ("paths", "merge", "axis", "name") + STEP_KEYS, "branches", path, loc)
+    r.check_keys(raw, ("paths", "merge", "axis", "name") + STEP_KEYS, "branches", path, loc)
     paths = raw.get("paths")
     if not isinstance(paths, list) or len(paths) < 2:
         raise SpecError("`branches` needs `paths`: a list of at least two step lists", loc,
                         received=paths)
-    entry = r._source(raw, ctx, path)[0]
+    entry = r.source(raw, ctx, path)[0]
     outs = []
     for i, steps in enumerate(paths):
         sub = ctx.child(prev=entry, entry=entry, refs=Refs(ctx.refs))
@@ -77,11 +77,11 @@ def merge_op(merge: Any, loc: Loc) -> Op:
     return get_op(MERGES[merge])
 
 def residual(r: "Resolver", raw: dict, ctx: Ctx, loc: Loc, path: str) -> str:
-    r._check_keys(raw, ("body", "shortcut", "merge", "activation", "name", "projection")
+    r.check_keys(raw, ("body", "shortcut", "merge", "activation", "name", "projection")
                      + STEP_KEYS, "residual", path, loc)
     if "body" not in raw:
         raise SpecError("`residual` needs a `body`", loc)
-    entry = r._source(raw, ctx, path)[0]
+    entry = r.source(raw, ctx, path)[0]
     name = r.value(raw.get("name"), ctx.vars, raw, "name", f"{path}.name")
     body_out = r.seq(raw["body"], ctx.child(prev=entry, entry=entry, refs=Refs(ctx.refs)), f"{path}.body",
                      loc_of(raw, "body", f"{path}.body"))

@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import yaml
 
-
-def _plain(value):
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
+from archspec.spec.load import plain as _plain
 
 
 def resolved_yaml(spec) -> str:

@@ -56,6 +56,15 @@ class YList(list):
         return self.loc
 
 
+def plain(value):
+    """YAML data with locations (YDict/YList, tuples) -> plain dicts and lists, recursively."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
 def loc_of(container, key, path: str) -> Loc:
     """The location of ``container[key]`` (value), labelled with YAML path ``path``."""
     if isinstance(container, YDict):

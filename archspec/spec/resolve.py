@@ -261,7 +261,10 @@ class Resolver:
                             loc_of(raw, "as", f"{path}.as"), received=name)
         ctx.refs.names[name] = node
 
-    def _source(self, raw: dict, ctx: Ctx, path: str) -> list[str]:
+    def source(self, raw: dict, ctx: Ctx, path: str) -> list[str]:
+        """The nodes a step reads: its `from:` (names or references), else the previous node.
+        Blocks and constructs (:mod:`archspec.spec.blocks`, :mod:`~archspec.spec.constructs`)
+        use it as layers do."""
         if "from" not in raw:
             return [ctx.prev]
         value = self.value(raw["from"], ctx.vars, raw, "from", f"{path}.from")
@@ -313,7 +316,7 @@ class Resolver:
                             hint=f"`{op.cls}` requires: " + ", ".join(op.required))
         name = args.pop("name", None)
         if inputs is None:
-            inputs = self._source(raw, ctx, path)
+            inputs = self.source(raw, ctx, path)
         arg_locs = {}
         if isinstance(raw, YDict):
             for key in raw:
@@ -367,7 +370,8 @@ class Resolver:
         return name
 
     # ------------------------------------------------------------------ constructs
-    def _check_keys(self, raw: dict, allowed: tuple, what: str, path: str, loc: Loc) -> None:
+    def check_keys(self, raw: dict, allowed: tuple, what: str, path: str, loc: Loc) -> None:
+        """Refuse a key of ``raw`` not in ``allowed``, located, with "did you mean"."""
         for key in raw:
             if key not in allowed:
                 raise SpecError(f"unknown key `{key}` in `{what}`",

@@ -8,8 +8,11 @@ parameters or MACs differ.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from archspec.spec import Spec
+from archspec.ir import format_shape as _shape
+from archspec.spec import as_spec
 
 
 @dataclass
@@ -31,7 +34,13 @@ class Diff:
         return not self.changes and all(x == y for x, y in self.totals.values())
 
 
-def diff_specs(a: Spec, b: Spec) -> Diff:
+def diff_specs(a: Spec | str | Path, b: Spec | str | Path, *, include_path=()) -> Diff:
+    """What changed from ``a`` to ``b`` (specs or spec files), layer by layer.
+
+    >>> diff_specs("architectures/lenet5.yaml", "architectures/lenet5.yaml").same  # doctest: +SKIP
+    True
+    """
+    a, b = as_spec(a, include_path=include_path), as_spec(b, include_path=include_path)
     ga, gb = a.graph, b.graph
     ra, rb = {r.name: r for r in a.analyze().layers}, {r.name: r for r in b.analyze().layers}
     changes = []
@@ -74,15 +83,12 @@ def diff_specs(a: Spec, b: Spec) -> Diff:
     return Diff(a.path, b.path, changes, totals)
 
 
-def _shape(shape) -> str:
-    return "(" + ", ".join(["None"] + ["None" if v is None else str(v) for v in shape]) + ")"
-
-
 def _num(n) -> str:
     return "?" if n is None else f"{n:,}"
 
 
 def format_diff(d: Diff) -> str:
+    """``d`` as ``archspec diff`` prints it: ``-`` removed, ``+`` added, ``~`` changed, then totals."""
     out = [f"--- {d.a}", f"+++ {d.b}"]
     mark = {"removed": "-", "added": "+", "changed": "~"}
     for c in d.changes:

@@ -3,7 +3,11 @@
 The source is a ``.keras`` file, a training run directory (its ``model.keras``) or a spec (an
 untrained model). After writing, the export is loaded back and run on a sample batch; it must
 give the same outputs as the source model (exactly for .keras, within ``atol`` for the others,
-whose kernels may differ), else the export is removed and an error is raised.
+whose kernels may differ), else the export is removed and a :class:`RunError` is raised.
+
+>>> model = load_source("architectures/lenet5.yaml", {"classes": 4})        # doctest: +SKIP
+>>> export(model, default_output("lenet5.yaml", "tflite"), "tflite")        # doctest: +SKIP
+(PosixPath('lenet5_export.tflite'), 0.0)
 """
 
 from __future__ import annotations
@@ -13,15 +17,22 @@ import shutil
 from pathlib import Path
 
 from archspec._recursion import deep_recursion
-from archspec.errors import Loc, SpecError
+from archspec.errors import Loc, RunError, SpecError, command_line
+from archspec.spec import Spec
+from archspec.spec import as_spec
 
 FORMATS = ("keras", "savedmodel", "tflite")
 SUFFIX = {"keras": ".keras", "savedmodel": "", "tflite": ".tflite"}
 
 
-def load_source(source: str | Path, params: dict | None = None):
-    """A Keras model from a .keras file, a run directory or a spec file."""
+def load_source(source: Spec | str | Path, params: dict | None = None, *, include_path=()):
+    """A Keras model from a .keras file, a run directory, or a spec (a :class:`Spec` or a spec
+    file, with ``params`` and ``include_path``: an untrained model)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from archspec.builder import build
+
+    if isinstance(source, Spec):
+        return build(source, **(params or {}))
     source = Path(source)
     import keras
 
@@ -41,11 +52,28 @@ def load_source(source: str | Path, params: dict | None = None):
         with deep_recursion(source):
             return keras.saving.load_model(source)
     if source.suffix in (".yaml", ".yml"):
-        import archspec
-
-        return archspec.build(source, **(params or {}))
+        return build(as_spec(source, include_path=include_path, **(params or {})))
     raise SpecError("cannot export from this file", Loc(str(source)), received=str(source),
                     hint="give a .keras file, a run directory or a .yaml spec")
+
+
+def save_keras(model, output: str | Path) -> Path:
+    """Save ``model`` as the ``.keras`` file ``output`` (its folder made), atomically: a crash
+    never leaves half a file."""
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(output.name + ".tmp.keras")
+    with deep_recursion(model):
+        model.save(tmp)
+    os.replace(tmp, output)
+    return output
+
+
+def default_output(source: str | Path, fmt: str) -> Path:
+    """Where ``archspec export`` writes without ``-o``: ``NAME_export`` and the format's suffix,
+    in the current folder (``lenet5.yaml`` -> ``lenet5_export.tflite``)."""
+    source = Path(source)
+    return Path((source.name if source.is_dir() else source.stem) + "_export" + SUFFIX[fmt])
 
 
 def _sample(model, batch: int = 4):
@@ -68,7 +96,7 @@ def export(model, output: str | Path, fmt: str, *, atol: float = 1e-5) -> tuple[
     import numpy as np
 
     if fmt not in FORMATS:
-        raise SpecError(f"unknown export format `{fmt}`", Loc("<command line>", 0, 0, "--format"),
+        raise SpecError(f"unknown export format `{fmt}`", command_line("--format"),
                         received=fmt, hint="formats: " + ", ".join(FORMATS))
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -96,8 +124,9 @@ def export(model, output: str | Path, fmt: str, *, atol: float = 1e-5) -> tuple[
     diff = float(np.max(np.abs(np.asarray(got) - expected))) if expected.size else 0.0
     if not diff <= tol:
         _remove(tmp)
-        raise SpecError(f"the exported model's outputs differ from the source by {diff:.3g} "
-                        f"(tolerance {tol:g})", Loc(str(output)))
+        raise RunError(f"the exported model's outputs differ from the source by {diff:.3g} "
+                       f"(tolerance {tol:g}); nothing was written to {output}",
+                       hint="a layer the format converts differently: try another --format")
     _remove(output)
     os.replace(tmp, output)  # atomic: a crash never leaves a half-written export
     return output, diff

@@ -11,15 +11,13 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from archspec.errors import Loc, SpecError
+from archspec.errors import RunError, SpecError, command_line
 from archspec.spec import Spec
+from archspec.ir import format_shape as _shape
+from archspec.spec import as_spec
 
 INSTALL_HINT = ("install graphviz's `dot` program (Debian/Ubuntu: apt-get install graphviz; "
                 "macOS: brew install graphviz) and pydot (pip install pydot)")
-
-
-def _shape(shape) -> str:
-    return "(" + ", ".join(["None"] + ["None" if v is None else str(v) for v in shape]) + ")"
 
 
 def _label(title: str, op: str, shape, params: int, color: str) -> str:
@@ -41,12 +39,14 @@ def _color(op: str) -> str:
     return "#ffffff"
 
 
-def to_dot(spec: Spec, *, collapse: int | None = None):
-    """A ``pydot.Dot`` of the spec's graph; ``collapse``: block depth drawn as single boxes."""
+def to_dot(spec: Spec | str | Path, *, collapse: int | None = None):
+    """A ``pydot.Dot`` of the spec's graph (a spec or a spec file); ``collapse``: block depth
+    drawn as single boxes."""
     try:
         import pydot
     except ImportError:
-        raise SpecError("drawing needs the `pydot` package", Loc("<plot>"), hint=INSTALL_HINT) from None
+        raise RunError("drawing needs the `pydot` package", hint=INSTALL_HINT) from None
+    spec = as_spec(spec)
     analysis = {r.name: r for r in spec.analyze().layers}
     graph = pydot.Dot(spec.name, graph_type="digraph", rankdir="TB", fontname="Helvetica")
     graph.set_node_defaults(shape="plaintext", fontname="Helvetica", fontsize="10")
@@ -112,12 +112,12 @@ def _id(name: str) -> str:
     return '"' + name.replace('"', "'") + '"'
 
 
-def write_plot(spec: Spec, output: str | Path, *, collapse: int | None = None) -> Path:
+def write_plot(spec: Spec | str | Path, output: str | Path, *, collapse: int | None = None) -> Path:
     """Render to ``.svg``, ``.png``, ``.pdf`` or ``.dot`` (by the file's suffix)."""
     output = Path(output)
     fmt = output.suffix.lstrip(".").lower()
     if fmt not in ("svg", "png", "pdf", "dot"):
-        raise SpecError("the plot file must end in .svg, .png, .pdf or .dot", Loc("<command line>"),
+        raise SpecError("the plot file must end in .svg, .png, .pdf or .dot", command_line("--output"),
                         received=str(output))
     graph = to_dot(spec, collapse=collapse)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -127,7 +127,7 @@ def write_plot(spec: Spec, output: str | Path, *, collapse: int | None = None) -
     try:
         data = graph.create(format=fmt)
     except FileNotFoundError:
-        raise SpecError("drawing needs graphviz's `dot` program, which is not installed",
-                        Loc("<plot>"), hint=INSTALL_HINT) from None
+        raise RunError("drawing needs graphviz's `dot` program, which is not installed",
+                       hint=INSTALL_HINT) from None
     output.write_bytes(data)
     return output

@@ -1,6 +1,6 @@
 """A JSON Schema of the spec language, generated from the op registry (``archspec schema``).
 
-For editors: with yaml-language-server, put ``# yaml-language-server: $schema=archspec.tools.schema.json``
+For editors: with yaml-language-server, put ``# yaml-language-server: $schema=archspec.schema.json``
 at the top of a spec to get completion of op and argument names and red squiggles under typos
 (``fliters``). The schema checks names and structure; values are free, since any value may be a
 ``$param``, an ``${expression}`` or a ``{hp: ...}`` search space. ``archspec validate`` remains the
@@ -9,7 +9,7 @@ full check (shapes, references, blocks).
 
 from __future__ import annotations
 
-from archspec.ops import ARG_ALIASES, STEP_KEYS, registry
+from archspec.ops import ARG_ALIASES, registry
 from archspec.spec.document import TOP_KEYS
 
 SCHEMA_ID = "https://archspec.dev/schema/spec.json"

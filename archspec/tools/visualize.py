@@ -12,7 +12,8 @@ import math
 import os
 from pathlib import Path
 
-from archspec.errors import Loc, SpecError, did_you_mean
+from archspec._recursion import deep_recursion
+from archspec.errors import Loc, SpecError, command_line, did_you_mean
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -20,12 +21,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 def _layer(model, name: str):
     names = [l.name for l in model.layers]
     if name not in names:
-        raise SpecError(f"the model has no layer `{name}`", Loc("<command line>", 0, 0, "--layer"),
+        raise SpecError(f"the model has no layer `{name}`", command_line("--layer"),
                         received=name, hint=did_you_mean(name, names) or "layers: " + ", ".join(names[:30]))
     layer = model.get_layer(name)
     if len(layer.output.shape) != 4:
         raise SpecError(f"layer `{name}` does not output feature maps (batch, height, width, channels)",
-                        Loc("<command line>", 0, 0, "--layer"), received=tuple(layer.output.shape),
+                        command_line("--layer"), received=tuple(layer.output.shape),
                         hint="choose a convolution or pooling layer")
     return layer
 
@@ -45,19 +46,47 @@ def load_image(path: str | Path, shape: tuple):
     return arr.reshape(arr.shape[0], arr.shape[1], c)
 
 
-def feature_maps(model, layer_name: str, image):
-    """The layer's output for one image: an array (height, width, channels)."""
+def _probe(model, layer):
+    """A model from ``model``'s inputs to ``layer``'s output."""
     import keras
 
-    layer = _layer(model, layer_name)
-    probe = keras.Model(model.inputs, layer.output)
+    with deep_recursion(model):  # Keras walks the graph recursively (archspec/_recursion.py)
+        return keras.Model(model.inputs, layer.output)
+
+
+def feature_maps(model, layer_name: str, image):
+    """The layer's output for one image: an array (height, width, channels)."""
+    probe = _probe(model, _layer(model, layer_name))
     return probe.predict(image[None], verbose=0)[0]
+
+
+def write_feature_maps(model, layer_name: str, image_path: str | Path, output: str | Path, *,
+                       max_maps: int = 64) -> tuple[Path, int, tuple[int, int]]:
+    """Draw the first ``max_maps`` feature maps of ``layer_name`` for the image at ``image_path``
+    into the PNG ``output``; return (the path, the number of maps drawn, their height and width).
+
+    >>> write_feature_maps(model, "c3", "digit.png", "maps.png")    # doctest: +SKIP
+    (PosixPath('maps.png'), 16, (10, 10))
+    """
+    image = load_image(image_path, tuple(model.inputs[0].shape[1:]))
+    maps = feature_maps(model, layer_name, image)
+    path = save_grid(maps[..., :max_maps], output,
+                     f"{layer_name}: {maps.shape[-1]} feature maps of {Path(image_path).name}")
+    return path, min(maps.shape[-1], max_maps), (maps.shape[0], maps.shape[1])
+
+
+def write_maximized(model, layer_name: str, filters: str, output: str | Path, *,
+                    steps: int = 60) -> tuple[Path, float, float]:
+    """Draw the inputs that maximize ``filters`` (``"0-7,12"``) of ``layer_name`` into the PNG
+    ``output``; return (the path, the mean activation before, after the ``steps`` of ascent)."""
+    images, before, after = maximize(model, layer_name, parse_filters(filters), steps=steps)
+    path = save_grid(images, output, f"{layer_name}: inputs maximizing filters {filters}")
+    return path, sum(before) / len(before), sum(after) / len(after)
 
 
 def maximize(model, layer_name: str, filters: list[int], *, steps: int = 60, step_size: float = 0.05,
              seed: int = 0):
     """Inputs that maximize the mean activation of each filter; returns (images, before, after)."""
-    import keras
     import numpy as np
     import tensorflow as tf
 
@@ -66,8 +95,8 @@ def maximize(model, layer_name: str, filters: list[int], *, steps: int = 60, ste
     bad = [f for f in filters if not 0 <= f < channels]
     if bad:
         raise SpecError(f"layer `{layer_name}` has {channels} filters (0..{channels - 1})",
-                        Loc("<command line>", 0, 0, "--filters"), received=bad)
-    probe = keras.Model(model.inputs, layer.output)
+                        command_line("--filters"), received=bad)
+    probe = _probe(model, layer)
     shape = [1] + [d or 64 for d in model.inputs[0].shape[1:]]
     rng = np.random.default_rng(seed)
     images, before, after = [], [], []
@@ -128,5 +157,5 @@ def parse_filters(text: str) -> list[int]:
             out += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
     except ValueError:
         raise SpecError("`--filters` takes numbers and ranges like 0-7,12",
-                        Loc("<command line>", 0, 0, "--filters"), received=text) from None
+                        command_line("--filters"), received=text) from None
     return out

@@ -18,7 +18,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from archspec.ops.rules import RULES as STANDARD_RULES  # noqa: E402
+from archspec.ops import get_op  # noqa: E402
 from archspec.layers import (  # noqa: E402
     FixedFilter2D,
     FullConv2D,
@@ -68,7 +68,7 @@ def test_conv2d_6_filters_on_443x592x3_has_450_weights():
     conv.build((None, 443, 592, 3))
     assert int(np.prod(conv.kernel.shape)) == 450
     assert conv.count_params() == 450 + 6
-    rule = STANDARD_RULES["conv2d"]({"filters": 6, "kernel_size": [5, 5]}, [(443, 592, 3)])
+    rule = get_op("conv2d").rule({"filters": 6, "kernel_size": [5, 5]}, [(443, 592, 3)])
     assert rule.shape == (439, 588, 6) and rule.params == 456
 
 
@@ -85,7 +85,7 @@ def test_lecture_conv_weight_counts(cin, filters, kernel, weights):
     conv = keras.layers.Conv2D(filters, kernel, use_bias=False)
     conv.build((None, 32, 32, cin))
     assert conv.count_params() == weights
-    rule = STANDARD_RULES["conv2d"]({"filters": filters, "kernel_size": kernel, "use_bias": False},
+    rule = get_op("conv2d").rule({"filters": filters, "kernel_size": kernel, "use_bias": False},
                                     [(32, 32, cin)])
     assert rule.params == weights
 
@@ -103,7 +103,7 @@ def test_lecture_stride_examples_on_16x16(stride, size):
     conv = keras.layers.Conv2D(1, (3, 3), padding="valid", strides=stride)
     assert conv.compute_output_shape((None, 16, 16, 1)) == (None, size, size, 1)
     args = {"filters": 1, "kernel_size": 3, "strides": stride}
-    assert STANDARD_RULES["conv2d"](args, [(16, 16, 1)]).shape == (size, size, 1)
+    assert get_op("conv2d").rule(args, [(16, 16, 1)]).shape == (size, size, 1)
 
 
 def test_lecture_2x2_max_pooling_of_3x3():

@@ -16,7 +16,7 @@ import pytest  # noqa: E402
 import archspec.layers  # noqa: E402
 from archspec.ops.rules import custom as custom_rules  # noqa: E402
 from archspec.ops.base import NoRule, ShapeError  # noqa: E402
-from archspec.ops.rules.custom import ARGS, LAYERS, REQUIRED, RULES  # noqa: E402
+from archspec.ops.opdef import BASE_ARGS  # noqa: E402
 from archspec.layers.fixed_filter import KERNELS  # noqa: E402
 from archspec.ops import get_op, snake_case  # noqa: E402
 from tests.kerascheck import random_inputs, train_step  # noqa: E402
@@ -52,6 +52,11 @@ CONFIGS = [
 ]
 
 
+#: op name -> its definition in archspec.ops.rules.custom
+OPS = {op.name: op for op in custom_rules.OPS}
+RULES = {name: op.rule for name, op in OPS.items()}
+
+
 def _ids(config):
     name, args, shape = config
     return f"{name}-{'-'.join(f'{k}={v}' for k, v in args.items())}-{shape}".replace(" ", "")
@@ -65,7 +70,7 @@ def _count(weights) -> int:
 def test_rule_matches_keras(config):
     name, args, shape = config
     result = RULES[name](dict(args), [shape])
-    layer = getattr(archspec.layers, LAYERS[name])(**args)
+    layer = getattr(archspec.layers, OPS[name].cls)(**args)
     assert layer.compute_output_shape((None, *shape)) == (None, *result.shape)
     # builds, runs forward and takes one gradient step on this machine: "valid" means trainable
     y = train_step(layer, random_inputs([shape])[0])
@@ -158,29 +163,31 @@ def test_full_conv_channels_first_falls_back_to_keras():
         RULES["full_conv2d"]({"filters": 2, "kernel_size": 3, "data_format": "channels_first"}, [(1, 5, 5)])
 
 
-# --------------------------------------------------------------------------- the tables
-def test_tables_cover_the_same_layers():
-    assert set(RULES) == set(LAYERS) == set(ARGS) == set(REQUIRED)
-    assert set(LAYERS.values()) == set(archspec.layers.__all__)
+# --------------------------------------------------------------------------- the op definitions
+def test_one_definition_per_layer():
+    assert len(OPS) == len(custom_rules.OPS)
+    assert sorted(op.cls for op in OPS.values()) == sorted(archspec.layers.__all__)
+    assert all(op.rule is not None and op.module == "archspec.layers" for op in OPS.values())
 
 
-@pytest.mark.parametrize("name", sorted(LAYERS))
-def test_tables_match_the_layer_class(name):
-    cls = getattr(archspec.layers, LAYERS[name])
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_definition_matches_the_layer_class(name):
+    op = OPS[name]
+    cls = getattr(archspec.layers, op.cls)
     assert snake_case(cls.__name__) == name
     params = inspect.signature(cls.__init__).parameters
     own = {p for p in params if p not in ("self", "kwargs")}
-    base = {"name", "dtype", "trainable", "autocast", "activity_regularizer"}
-    assert own <= set(ARGS[name]) and set(ARGS[name]) - own <= base
-    assert len(ARGS[name]) == len(set(ARGS[name]))
-    assert REQUIRED[name] == [p for p in params if p in own and params[p].default is inspect.Parameter.empty]
+    assert own <= set(op.args) and set(op.args) - own <= set(BASE_ARGS)
+    assert len(op.args) == len(set(op.args))
+    assert list(op.required) == [p for p in params if p in own and params[p].default is inspect.Parameter.empty]
     assert keras.saving.get_registered_object(f"archspec>{cls.__name__}") is cls
 
 
 def test_registry_serves_the_custom_layers():
-    for name, cls_name in LAYERS.items():
+    for name, defined in OPS.items():
         op = get_op(name)
-        assert (op.cls, op.module, op.rule) == (cls_name, "archspec.layers", RULES[name])
+        assert op is defined and get_op(defined.cls) is op
+        assert (op.cls, op.module, op.rule) == (defined.cls, "archspec.layers", RULES[name])
     assert get_op("lrn").name == "local_response_normalization"
 
 
@@ -191,8 +198,9 @@ def test_fixed_kernel_names_match_the_layer():
 def test_rules_module_is_pure_python():
     script = (
         "import sys\n"
-        "from archspec.ops.rules.custom import RULES\n"
-        "RULES['tiled_conv2d']({'filters': 2, 'kernel_size': 3, 'tile_size': 2}, [(6, 6, 3)])\n"
+        "from archspec.ops.rules.custom import OPS\n"
+        "rule = {op.name: op.rule for op in OPS}['tiled_conv2d']\n"
+        "rule({'filters': 2, 'kernel_size': 3, 'tile_size': 2}, [(6, 6, 3)])\n"
         "print([m for m in ('tensorflow', 'keras', 'numpy') if m in sys.modules])\n"
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)

@@ -18,7 +18,8 @@ import pytest
 
 import archspec
 import archspec.ops
-from archspec.ops import RULE_OF, get_op, register_layer
+from archspec.ops import get_op, register_layer
+from archspec.ops.rules import OPS as STANDARD_OPS
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOG = ROOT / "archspec" / "data" / "keras_layers.json"
@@ -49,19 +50,37 @@ def test_argument_names_match_installed_keras():
         "regenerate it: python scripts/gen_keras_catalog.py"
 
 
-# --------------------------------------------------------------------------- (b) the rule table
-def test_rule_table_names_catalog_classes():
+# --------------------------------------------------------------------------- (b) the op entries
+def test_op_entries_name_catalog_classes():
+    """Each hand-written entry names a class of Keras' catalog, by its canonical name, once."""
     layers = json.loads(CATALOG.read_text())["layers"]
-    missing = sorted(cls for cls in RULE_OF if cls not in layers)
-    assert not missing, f"RULE_OF names classes Keras does not have: {missing}"
+    missing = sorted(op.cls for op in STANDARD_OPS if op.cls not in layers)
+    assert not missing, f"op entries name classes Keras does not have: {missing}"
+    synonyms = sorted(op.cls for op in STANDARD_OPS if layers[op.cls]["class"] != op.cls)
+    assert not synonyms, f"write the entry for Keras' own class name instead: {synonyms}"
+    classes = [op.cls for op in STANDARD_OPS]
+    assert len(classes) == len(set(classes))
 
 
-def test_rule_table_names_existing_rules():
-    from archspec.ops.rules import RULES
-
-    assert not sorted(set(RULE_OF.values()) - set(RULES))
-    for cls in RULE_OF:
-        assert get_op(cls).rule is RULES[RULE_OF[cls]], cls
+def test_registry_serves_the_op_entries():
+    """Every catalog name of a class (``MaxPool2D`` for ``MaxPooling2D``) gets its entry's facts,
+    with the arguments from the catalog."""
+    layers = json.loads(CATALOG.read_text())["layers"]
+    facts = {op.cls: op for op in STANDARD_OPS}
+    served = 0
+    for cls, info in layers.items():
+        op = get_op(cls)
+        assert (op.cls, op.module) == (cls, "keras.layers")
+        assert (op.args, op.required, op.bools) == (tuple(info["args"]), tuple(info["required"]),
+                                                    tuple(info.get("bools", ())))
+        entry = facts.get(info["class"])
+        if entry is None:
+            assert op.rule is None and not op.multi_input, cls
+            continue
+        served += 1
+        assert op.rule is entry.rule and op.multi_input == entry.multi_input, cls
+        assert op.aliases == (entry.aliases if cls == entry.cls else ()), cls
+    assert served > len(STANDARD_OPS)  # Keras' other names share their class' entry
 
 
 # --------------------------------------------------------------------------- (c) lookups

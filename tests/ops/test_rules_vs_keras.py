@@ -34,7 +34,7 @@ from hypothesis import strategies as st
 
 import archspec
 from archspec.ops.base import NoRule, ShapeError, Unportable
-from archspec.ops import MULTI_INPUT, get_op
+from archspec.ops import get_op
 from tests.kerascheck import random_inputs, train_step
 
 ZOO = Path(__file__).resolve().parents[2] / "architectures"
@@ -58,7 +58,7 @@ def keras_outcome(case: Case):
     """(output shape, trainable, non-trainable, the layer) of the layer called on symbolic inputs."""
     layer = getattr(keras.layers, case.op)(**case.args)
     inputs = [keras.Input(shape=tuple(s)) for s in case.shapes]
-    out = layer(inputs if case.op in MULTI_INPUT else inputs[0])
+    out = layer(inputs if get_op(case.op).multi_input else inputs[0])
     shape = tuple(None if d is None else int(d) for d in out.shape[1:])
     return shape, _weights(layer.trainable_weights), _weights(layer.non_trainable_weights), layer
 
@@ -90,7 +90,7 @@ def train_error(case: Case, layer) -> Exception | None:
         return None
     inputs = random_inputs(shapes)
     try:
-        y = train_step(layer, inputs if case.op in MULTI_INPUT else inputs[0])
+        y = train_step(layer, inputs if get_op(case.op).multi_input else inputs[0])
     except Exception as exc:  # noqa: BLE001 - whatever the kernels raise
         return exc
     layer.concrete_output = y

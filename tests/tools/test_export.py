@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import archspec
-from archspec.errors import SpecError
+from archspec.errors import RunError, SpecError
 from archspec.tools.export import export, load_source
 from tests.conftest import ZOO
 
@@ -38,3 +38,13 @@ def test_bad_sources_and_formats(lenet, tmp_path):
         load_source(tmp_path)
     with pytest.raises(SpecError, match="file not found"):
         load_source(tmp_path / "missing.keras")
+
+
+def test_outputs_that_differ_are_a_run_error_and_leave_nothing(lenet, tmp_path):
+    with pytest.raises(RunError, match=r"outputs differ from the source by .* \(tolerance -1\)"):
+        export(lenet, tmp_path / "m_saved", "savedmodel", atol=-1.0)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_spec_object_is_built(keras):
+    assert load_source(archspec.load(ZOO / "lenet5.yaml"), {"classes": 3}).output_shape == (None, 3)

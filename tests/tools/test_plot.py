@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 import archspec
-from archspec.errors import SpecError
+from archspec.errors import RunError, SpecError
 from archspec.tools.plot import to_dot, write_plot
 from tests.conftest import ZOO
 
@@ -53,7 +53,7 @@ def test_png_and_svg_files(tmp_path):
 
 def test_missing_dot_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(SpecError, match=r"needs graphviz's `dot` program") as info:
+    with pytest.raises(RunError, match=r"needs graphviz's `dot` program") as info:
         write_plot(archspec.load(ZOO / "lenet5.yaml"), tmp_path / "x.png")
     assert "apt-get install graphviz" in info.value.hint
 

@@ -66,3 +66,24 @@ def test_mistakes_are_located(lenet_file, keras):
     with pytest.raises(SpecError, match="has 6 filters"):
         vis.maximize(model, "c1", [6])
     assert vis.parse_filters("0-2,7") == [0, 1, 2, 7]
+
+
+DEEP = """
+name: deep_maps
+input: {shape: [4, 4, 1]}
+body:
+  - repeat: {times: 2, body: [{repeat: {times: 600, body: [{identity: {}}]}}]}  # past Python's 1,000 frames
+  - conv2d: {filters: 2, kernel_size: 1, name: top}
+"""
+
+
+def test_a_layer_behind_1200_layers_is_visualized(keras):
+    """Keras walks the graph recursively when it makes the probe model (archspec/_recursion.py)."""
+    import sys
+
+    before = sys.getrecursionlimit()
+    model = archspec.build(archspec.loads(DEEP))
+    maps = vis.feature_maps(model, "top", np.ones((4, 4, 1), "float32"))
+    assert maps.shape == (4, 4, 2)
+    images, _, _ = vis.maximize(model, "top", [1], steps=1)
+    assert images[0].shape == (4, 4, 1) and sys.getrecursionlimit() == before

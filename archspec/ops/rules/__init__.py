@@ -1,4 +1,12 @@
-"""Shape, parameter and MAC rules for the standard Keras layers (pure Python, no TF).
+"""The standard Keras layers' op definitions and their analyzer rules (pure Python, no TF).
+
+Each family module (:mod:`~archspec.ops.rules.conv`, ``pooling``, ``dense``, ``merge``,
+``reshaping``) holds its rules and, next to them, ``OPS``: one :func:`~archspec.ops.opdef.keras_op`
+entry per Keras class with its hand-written facts (rule, multi-input, op-name aliases).
+Everything else about the op (accepted, required and boolean arguments) comes from Keras'
+catalog, and Keras' other names of a class (``MaxPool2D`` for ``MaxPooling2D``) share its entry.
+A Keras layer without an entry is still usable: Keras analyzes it. archspec's own layers are in
+:mod:`archspec.ops.rules.custom`.
 
 Each rule follows the contract in :mod:`archspec.ops.base`. The formulas are Keras'
 own (``keras/src/ops/operation_utils.py``: ``compute_conv_output_shape``,
@@ -9,44 +17,7 @@ analyzed here; other data formats fall back to Keras (:class:`NoRule`).
 
 from __future__ import annotations
 
-from archspec.ops.rules.conv import conv, conv_transpose, depthwise_conv, separable_conv
-from archspec.ops.rules.dense import (
-    along_axes, batch_norm, dense, embedding, group_norm, layer_norm, prelu, same_shape,
-)
-from archspec.ops.rules.merge import concatenate, elementwise_merge, subtract
-from archspec.ops.rules.pooling import adaptive_pool, global_pool, pool
-from archspec.ops.rules.reshaping import (
-    crop_to, cropping, flatten, permute, repeat_vector, reshape, resizing, upsampling, zero_padding,
-)
+from archspec.ops.rules import conv, dense, merge, pooling, reshaping
 
-# --------------------------------------------------------------------------- table
-#: rule name (as the op registry names it) -> rule function
-RULES = {
-    **{f"conv{r}d": conv(r) for r in (1, 2, 3)},
-    **{f"conv{r}d_transpose": conv_transpose(r) for r in (1, 2, 3)},
-    **{f"depthwise_conv{r}d": depthwise_conv(r) for r in (1, 2)},
-    **{f"separable_conv{r}d": separable_conv(r) for r in (1, 2)},
-    **{f"pool{r}d": pool(r) for r in (1, 2, 3)},
-    **{f"global_pool{r}d": global_pool(r) for r in (1, 2, 3)},
-    **{f"adaptive_pool{r}d": adaptive_pool(r) for r in (1, 2, 3)},
-    **{f"zero_padding{r}d": zero_padding(r) for r in (1, 2, 3)},
-    **{f"cropping{r}d": cropping(r) for r in (1, 2, 3)},
-    **{f"upsampling{r}d": upsampling(r) for r in (1, 2, 3)},
-    "dense": dense,
-    "embedding": embedding,
-    "batch_norm": batch_norm,
-    "layer_norm": layer_norm,
-    "group_norm": group_norm,
-    "prelu": prelu,
-    "same_shape": same_shape,
-    "along_axes": along_axes,
-    "flatten": flatten,
-    "reshape": reshape,
-    "permute": permute,
-    "repeat_vector": repeat_vector,
-    "resizing": resizing,
-    "crop_to": crop_to,
-    "concatenate": concatenate,
-    "elementwise_merge": elementwise_merge,
-    "subtract": subtract,
-}
+#: The hand-written facts of the standard Keras layers, one entry per class.
+OPS = [*conv.OPS, *pooling.OPS, *dense.OPS, *merge.OPS, *reshaping.OPS]

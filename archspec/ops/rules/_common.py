@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from archspec.ops.base import NoRule, Shape, ShapeError, arg, prod, short
+from archspec.ops.base import NoRule, Shape, ShapeError, arg, format_shape, prod, short
 
 
 def _one(shapes: Sequence[Shape], rank: int | None = None, name: str = "this layer") -> Shape:
@@ -14,7 +14,7 @@ def _one(shapes: Sequence[Shape], rank: int | None = None, name: str = "this lay
     if rank is not None and len(shape) != rank:
         raise ShapeError(
             f"{name} expects an input of rank {rank + 1} (batch, {_dims(rank)}), "
-            f"got rank {len(shape) + 1}: (batch, {', '.join(map(_dim, shape))})",
+            f"got rank {len(shape) + 1}: {format_shape(shape)}",
             hint="check the layer's dimensionality (1D/2D/3D) and the output of the layer before it",
         )
     return shape
@@ -24,21 +24,36 @@ def _dims(rank: int) -> str:
     return ", ".join(["spatial"] * (rank - 1) + ["channels"])
 
 
-def _dim(v) -> str:
-    return "None" if v is None else str(v)
-
-
 def _channels_last(args: dict) -> None:
     fmt = args.get("data_format")
     if fmt not in (None, "channels_last"):
         raise NoRule(f"data_format={fmt!r}")
 
 
+def _choice(args: dict, name: str, default: str, choices: tuple) -> str:
+    """A case-insensitive string argument among ``choices``, lower-cased."""
+    value = arg(args, name, default)
+    if not isinstance(value, str) or value.lower() not in choices:
+        raise ShapeError(f"`{name}` must be one of {', '.join(choices)}, got {short(value)}", arg=name)
+    return value.lower()
+
+
 def _padding(args: dict, allowed=("valid", "same")) -> str:
-    padding = arg(args, "padding", "valid")
-    if not isinstance(padding, str) or padding.lower() not in allowed:
-        raise ShapeError(f"`padding` must be one of {', '.join(allowed)}, got {short(padding)}", arg="padding")
-    return padding.lower()
+    return _choice(args, "padding", "valid", allowed)
+
+
+def _positive_int(value, name: str) -> int:
+    """``value`` if it is an integer >= 1 (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ShapeError(f"`{name}` must be a positive integer, got {short(value)}", arg=name)
+    return value
+
+
+def _known_channels(shape: Shape, name: str) -> int:
+    """The last (channel) dimension of ``shape``, which must be known."""
+    if shape[-1] is None:
+        raise ShapeError(f"the channel dimension of the input to {name} must be known")
+    return shape[-1]
 
 
 def _conv_length(n, k, s, d, padding):
@@ -50,13 +65,14 @@ def _conv_length(n, k, s, d, padding):
     return out
 
 
-def _check_positive(out_spatial, in_spatial, what: str, k_eff):
+def _check_positive(out_spatial, in_spatial, what: str, k_eff,
+                    hint: str = "use padding: same, a smaller kernel/pool, or a larger input"):
     for o, i, k in zip(out_spatial, in_spatial, k_eff):
         if o is not None and o <= 0:
             raise ShapeError(
                 f"the {what} window ({k}) is larger than its input ({i}): the output size "
                 f"would be {o}",
-                hint="use padding: same, a smaller kernel/pool, or a larger input",
+                hint=hint,
             )
 
 
@@ -70,10 +86,7 @@ def _bias(args: dict) -> bool:
     return bool(arg(args, "use_bias", True))
 
 
-def _macs(*factors):
-    value = prod(factors)
-    return value
+def _macs(*factors) -> int | None:
+    """Multiply-accumulates: the product of ``factors``, None if one is unknown."""
+    return prod(factors)
 
-
-def _fmt(shape: Shape) -> str:
-    return "(" + ", ".join(["batch"] + [_dim(v) for v in shape]) + ")"

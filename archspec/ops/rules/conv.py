@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-from archspec.ops.base import Result, Shape, ShapeError, Unportable, arg, ntuple, short
+from archspec.ops.base import Result, Shape, ShapeError, Unportable, arg, ntuple
+from archspec.ops.opdef import keras_op
 from archspec.ops.rules._common import (
-    _bias, _channels_last, _check_positive, _check_strides_dilation, _conv_length, _macs, _one, _padding,
+    _bias, _channels_last, _check_positive, _check_strides_dilation, _conv_length, _known_channels, _macs,
+    _one, _padding, _positive_int,
 )
 
 
@@ -45,16 +47,11 @@ def conv(rank: int):
         shape = _one(shapes, rank + 1, f"Conv{rank}D")
         filters = arg(args, "filters")
         k, s, d = _kernel_strides_dilation(args, rank)
-        groups = arg(args, "groups", 1)
-        if not isinstance(groups, int) or isinstance(groups, bool) or groups < 1:
-            raise ShapeError(f"`groups` must be a positive integer, got {short(groups)}", arg="groups")
+        groups = _positive_int(arg(args, "groups", 1), "groups")
         padding = _padding(args, ("valid", "same", "causal") if rank == 1 else ("valid", "same"))
-        if not isinstance(filters, int) or filters <= 0:
-            raise ShapeError(f"`filters` must be a positive integer, got {short(filters)}", arg="filters")
+        _positive_int(filters, "filters")
         _check_strides_dilation(s, d)
-        cin = shape[-1]
-        if cin is None:
-            raise ShapeError("the channel dimension of the input must be known")
+        cin = _known_channels(shape, f"Conv{rank}D")
         if cin % groups or filters % groups:
             raise ShapeError(
                 f"the number of input channels ({cin}) and filters ({filters}) must be "
@@ -112,9 +109,7 @@ def conv_transpose(rank: int):
                 "output one step shorter than TensorFlow's transposed-convolution kernel computes: "
                 "it fails in the forward pass",
                 hint="leave output_padding out, or use an odd kernel_size", arg="output_padding")
-        cin = shape[-1]
-        if cin is None:
-            raise ShapeError("the channel dimension of the input must be known")
+        cin = _known_channels(shape, f"Conv{rank}DTranspose")
         spatial = tuple(
             _deconv_length(n, ki, padding, opi, si, di)
             for n, ki, opi, si, di in zip(shape[:-1], k, op, s, d)
@@ -128,19 +123,23 @@ def conv_transpose(rank: int):
     return rule
 
 
+def _depthwise_window(args: dict, shapes: Sequence[Shape], rank: int, name: str) -> tuple:
+    """What depthwise and separable convolutions share: input channels, depth multiplier, output
+    grid, effective kernel, strides and kernel volume."""
+    _channels_last(args)
+    shape = _one(shapes, rank + 1, name)
+    k, s, d = _kernel_strides_dilation(args, rank)
+    _check_depthwise_strides(s, d, name)
+    mult = arg(args, "depth_multiplier", 1)
+    spatial, k_eff = _output_grid(shape, k, s, d, _padding(args))
+    return shape[-1], mult, spatial, k_eff, s, math.prod(k)
+
+
 def depthwise_conv(rank: int):
     """DepthwiseConv1D/2D."""
 
     def rule(args: dict, shapes: Sequence[Shape]) -> Result:
-        _channels_last(args)
-        shape = _one(shapes, rank + 1, f"DepthwiseConv{rank}D")
-        k, s, d = _kernel_strides_dilation(args, rank)
-        _check_depthwise_strides(s, d, f"DepthwiseConv{rank}D")
-        mult = arg(args, "depth_multiplier", 1)
-        padding = _padding(args)
-        cin = shape[-1]
-        spatial, k_eff = _output_grid(shape, k, s, d, padding)
-        kvol = math.prod(k)
+        cin, mult, spatial, k_eff, s, kvol = _depthwise_window(args, shapes, rank, f"DepthwiseConv{rank}D")
         cout = cin * mult
         params = kvol * cout + (cout if _bias(args) else 0)
         return Result(spatial + (cout,), params, 0, _macs(*spatial, cout, kvol), k_eff, s, "window")
@@ -152,18 +151,25 @@ def separable_conv(rank: int):
     """SeparableConv1D/2D: depthwise then pointwise."""
 
     def rule(args: dict, shapes: Sequence[Shape]) -> Result:
-        _channels_last(args)
-        shape = _one(shapes, rank + 1, f"SeparableConv{rank}D")
         filters = arg(args, "filters")
-        k, s, d = _kernel_strides_dilation(args, rank)
-        _check_depthwise_strides(s, d, f"SeparableConv{rank}D")
-        mult = arg(args, "depth_multiplier", 1)
-        padding = _padding(args)
-        cin = shape[-1]
-        spatial, k_eff = _output_grid(shape, k, s, d, padding)
-        kvol = math.prod(k)
+        cin, mult, spatial, k_eff, s, kvol = _depthwise_window(args, shapes, rank, f"SeparableConv{rank}D")
         params = kvol * cin * mult + cin * mult * filters + (filters if _bias(args) else 0)
         macs = _macs(*spatial, cin * mult * (kvol + filters))
         return Result(spatial + (filters,), params, 0, macs, k_eff, s, "window")
 
     return rule
+
+
+#: The convolution ops (Keras' other names of these classes, ``Convolution2D`` & co., follow).
+OPS = [
+    keras_op("Conv1D", rule=conv(1)),
+    keras_op("Conv2D", rule=conv(2)),
+    keras_op("Conv3D", rule=conv(3)),
+    keras_op("Conv1DTranspose", rule=conv_transpose(1)),
+    keras_op("Conv2DTranspose", rule=conv_transpose(2)),
+    keras_op("Conv3DTranspose", rule=conv_transpose(3)),
+    keras_op("DepthwiseConv1D", rule=depthwise_conv(1)),
+    keras_op("DepthwiseConv2D", rule=depthwise_conv(2)),
+    keras_op("SeparableConv1D", rule=separable_conv(1)),
+    keras_op("SeparableConv2D", rule=separable_conv(2)),
+]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from archspec.ops.base import NoRule, Result, Shape, ShapeError, arg, prod, short
+from archspec.ops.opdef import keras_op
 from archspec.ops.rules._common import _bias, _macs, _one
 
 
@@ -100,3 +101,29 @@ def along_axes(args: dict, shapes: Sequence[Shape]) -> Result:
         raise ShapeError(f"invalid `axis` {short(axis)} for an input of rank {rank} (with the batch axis): "
                          f"an integer from {-rank} to {rank - 1}, or a list of distinct ones", arg="axis")
     return Result(tuple(shape))
+
+
+#: Element-wise layers: activations, dropout, noise, rescaling, random augmentations.
+SAME_SHAPE = (
+    "Activation", "ReLU", "ELU", "Dropout", "SpatialDropout1D", "SpatialDropout2D",
+    "SpatialDropout3D", "AlphaDropout", "GaussianDropout", "GaussianNoise", "ActivityRegularization", "Identity",
+    "Rescaling", "Masking", "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom",
+    "RandomContrast", "RandomBrightness", "RandomShear", "RandomGrayscale", "RandomHue",
+    "RandomSaturation", "RandomSharpness", "RandomInvert", "RandomPosterization",
+    "RandomColorDegeneration", "RandomColorJitter", "RandomErasing", "RandomGaussianBlur",
+    "RandomPerspective", "RandomElasticTransform", "AutoContrast", "Equalization", "Solarization",
+)
+
+#: Dense, embedding, normalization and element-wise ops.
+OPS = [
+    keras_op("Dense", rule=dense, aliases=("fc",)),
+    keras_op("Embedding", rule=embedding),
+    keras_op("BatchNormalization", rule=batch_norm, aliases=("bn", "batchnorm")),
+    keras_op("LayerNormalization", rule=layer_norm),
+    keras_op("GroupNormalization", rule=group_norm),
+    keras_op("PReLU", rule=prelu),
+    keras_op("Softmax", rule=along_axes),
+    keras_op("UnitNormalization", rule=along_axes),
+    keras_op("LeakyReLU", rule=same_shape, aliases=("leaky_relu",)),
+    *(keras_op(cls, rule=same_shape) for cls in SAME_SHAPE),
+]

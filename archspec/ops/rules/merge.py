@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from archspec.ops.base import Result, Shape, ShapeError, arg, short
-from archspec.ops.rules._common import _fmt
+from archspec.ops.base import Result, Shape, ShapeError, arg, format_shape, short
+from archspec.ops.opdef import keras_op
 
 
 def _compatible(a, b) -> bool:
@@ -21,7 +21,7 @@ def concatenate(args: dict, shapes: Sequence[Shape]) -> Result:
     axis = arg(args, "axis", -1)
     if any(len(s) != rank for s in shapes):
         raise ShapeError(
-            "cannot concatenate inputs of different ranks: " + ", ".join(map(_fmt, shapes))
+            "cannot concatenate inputs of different ranks: " + ", ".join(map(format_shape, shapes))
         )
     if not isinstance(axis, int) or isinstance(axis, bool) or not -rank - 1 <= axis <= rank:
         raise ShapeError(f"invalid concatenation axis {short(axis)} for inputs of rank {rank + 1}", arg="axis")
@@ -34,7 +34,7 @@ def concatenate(args: dict, shapes: Sequence[Shape]) -> Result:
         if len(sizes) > 1:
             raise ShapeError(
                 f"cannot concatenate along axis {axis}: all other dimensions must match, got "
-                + ", ".join(map(_fmt, shapes)),
+                + ", ".join(map(format_shape, shapes)),
                 hint="make the spatial sizes equal (padding: same, or the same strides in each path)",
             )
     out = list(shapes[0])
@@ -59,7 +59,7 @@ def _broadcast(a: Shape, b: Shape, shapes) -> list:
             out.append(j if i == 1 else i)
         elif i != j:
             raise ShapeError(
-                "cannot merge inputs of different shapes: " + ", ".join(map(_fmt, shapes)),
+                "cannot merge inputs of different shapes: " + ", ".join(map(format_shape, shapes)),
                 hint="a residual add needs a projection shortcut when the body changes the "
                 "shape (shortcut: projection or auto)",
             )
@@ -83,3 +83,16 @@ def subtract(args: dict, shapes: Sequence[Shape]) -> Result:
     if len(shapes) != 2:
         raise ShapeError(f"subtract takes exactly 2 inputs, got {len(shapes)}")
     return elementwise_merge(args, shapes)
+
+
+#: The merges: each is called on a list of tensors.
+OPS = [
+    keras_op("Concatenate", rule=concatenate, multi_input=True, aliases=("concat",)),
+    keras_op("Add", rule=elementwise_merge, multi_input=True),
+    keras_op("Multiply", rule=elementwise_merge, multi_input=True),
+    keras_op("Average", rule=elementwise_merge, multi_input=True),
+    keras_op("Maximum", rule=elementwise_merge, multi_input=True),
+    keras_op("Minimum", rule=elementwise_merge, multi_input=True),
+    keras_op("Subtract", rule=subtract, multi_input=True),
+    keras_op("Dot", multi_input=True),  # analyzed by Keras
+]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from archspec.ops.base import Result, Shape, arg, ntuple
+from archspec.ops.opdef import keras_op
 from archspec.ops.rules._common import (
     _channels_last, _check_positive, _conv_length, _one, _padding,
 )
@@ -55,3 +56,26 @@ def adaptive_pool(rank: int):
         return Result(out + (shape[-1],), window=window, strides=strides, rf="window")
 
     return rule
+
+
+#: The pooling ops (``MaxPool2D``, ``AvgPool2D``, ``GlobalAvgPool2D`` & co. follow their classes).
+OPS = [
+    keras_op("MaxPooling1D", rule=pool(1)),
+    keras_op("MaxPooling2D", rule=pool(2)),
+    keras_op("MaxPooling3D", rule=pool(3)),
+    keras_op("AveragePooling1D", rule=pool(1)),
+    keras_op("AveragePooling2D", rule=pool(2)),
+    keras_op("AveragePooling3D", rule=pool(3)),
+    keras_op("GlobalMaxPooling1D", rule=global_pool(1)),
+    keras_op("GlobalMaxPooling2D", rule=global_pool(2)),
+    keras_op("GlobalMaxPooling3D", rule=global_pool(3)),
+    keras_op("GlobalAveragePooling1D", rule=global_pool(1)),
+    keras_op("GlobalAveragePooling2D", rule=global_pool(2)),
+    keras_op("GlobalAveragePooling3D", rule=global_pool(3)),
+    keras_op("AdaptiveMaxPooling1D", rule=adaptive_pool(1)),
+    keras_op("AdaptiveMaxPooling2D", rule=adaptive_pool(2)),
+    keras_op("AdaptiveMaxPooling3D", rule=adaptive_pool(3)),
+    keras_op("AdaptiveAveragePooling1D", rule=adaptive_pool(1)),
+    keras_op("AdaptiveAveragePooling2D", rule=adaptive_pool(2)),
+    keras_op("AdaptiveAveragePooling3D", rule=adaptive_pool(3)),
+]

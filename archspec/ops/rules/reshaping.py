@@ -6,6 +6,7 @@ import math
 from typing import Sequence
 
 from archspec.ops.base import Unportable, Result, Shape, ShapeError, arg, ntuple, prod, short
+from archspec.ops.opdef import keras_op
 from archspec.ops.rules._common import _channels_last, _one
 
 
@@ -133,3 +134,24 @@ def crop_to(args: dict, shapes: Sequence[Shape]) -> Result:
     _channels_last(args)
     shape = _one(shapes, 3, "crop")
     return Result((arg(args, "height"), arg(args, "width"), shape[-1]))
+
+
+#: The reshaping ops.
+OPS = [
+    keras_op("Flatten", rule=flatten),
+    keras_op("Reshape", rule=reshape),
+    keras_op("Permute", rule=permute),
+    keras_op("RepeatVector", rule=repeat_vector),
+    keras_op("ZeroPadding1D", rule=zero_padding(1)),
+    keras_op("ZeroPadding2D", rule=zero_padding(2)),
+    keras_op("ZeroPadding3D", rule=zero_padding(3)),
+    keras_op("Cropping1D", rule=cropping(1)),
+    keras_op("Cropping2D", rule=cropping(2)),
+    keras_op("Cropping3D", rule=cropping(3)),
+    keras_op("UpSampling1D", rule=upsampling(1)),
+    keras_op("UpSampling2D", rule=upsampling(2)),
+    keras_op("UpSampling3D", rule=upsampling(3)),
+    keras_op("Resizing", rule=resizing),
+    keras_op("CenterCrop", rule=crop_to),
+    keras_op("RandomCrop", rule=crop_to),
+]

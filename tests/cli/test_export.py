@@ -1,0 +1,27 @@
+"""archspec export on the command line (the formats themselves: tests/tools/test_export.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from archspec.cli import main
+from archspec.tools.export import default_output
+from tests.cli._include import outside_project
+
+
+def test_export_of_a_spec_takes_include_path_and_set(tmp_path, capsys, keras):
+    net, lib = outside_project(tmp_path, units=2)
+    out = tmp_path / "m.keras"
+    assert main(["export", str(net), "-o", str(out)]) == 2
+    assert "outside the allowed folders" in capsys.readouterr().err
+    assert main(["export", str(net), "--include-path", str(lib), "--set", "units=3", "-o", str(out)]) == 2
+    assert "unknown parameter `units`" in capsys.readouterr().err
+    assert main(["export", str(net), "--include-path", str(lib), "-o", str(out)]) == 0
+    assert capsys.readouterr().out.startswith(f"wrote {out} (keras); outputs match the source")
+    assert keras.saving.load_model(out).output_shape == (None, 2)
+
+
+def test_default_output_is_named_after_the_source(tmp_path):
+    assert default_output("a/lenet5.yaml", "tflite") == Path("lenet5_export.tflite")
+    assert default_output("m.keras", "savedmodel") == Path("m_export")
+    assert default_output(tmp_path, "keras") == Path(tmp_path.name + "_export.keras")
