@@ -4,9 +4,14 @@
 >>> spec = archspec.load("architectures/vgg16.yaml", classes=10)   # doctest: +SKIP
 >>> archspec.summary(spec).total_params                              # doctest: +SKIP
 >>> model = archspec.build(spec)                                     # a keras.Model  # doctest: +SKIP
+>>> run = archspec.fit("architectures/lenet5.yaml", output="runs/lenet5")   # doctest: +SKIP
+>>> best = archspec.search("architectures/search/lenet_search.yaml",        # doctest: +SKIP
+...                        directory="runs/search", max_trials=4)
 
-Importing archspec does not import TensorFlow: ``load``, ``loads`` and ``summary`` stay pure
-Python; ``build`` imports Keras on first use.
+This module is the facade over the pipeline (docs/architecture.md): spec -> analyze -> build ->
+train (``fit``) -> tune (``search``). Importing it (also ``from archspec import *``) does not
+import TensorFlow: ``load``, ``loads`` and ``summary`` stay pure Python; ``build``, ``fit`` and
+``search`` import Keras (and keras-tuner) on first use.
 """
 
 from __future__ import annotations
@@ -14,16 +19,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from archspec._version import __version__
 from archspec._recursion import deep_recursion  # pure Python: imports no TensorFlow
-from archspec.errors import SpecError
+from archspec.errors import ArchspecError, RunError, SpecError
 from archspec.ops import register_layer
 from archspec.spec import Spec
 from archspec.spec import load as _load
 from archspec.spec import loads as _loads
 
-__version__ = "0.1.0"
-__all__ = ["Spec", "SpecError", "build", "load", "loads", "summary", "register_layer", "HyperModel",
-           "deep_recursion"]
+__all__ = ["__version__", "Spec", "SpecError", "RunError", "ArchspecError", "build", "check_train", "deep_recursion",
+           "fit", "load", "loads", "register_layer", "search", "summary"]
 
 
 def load(path: str | Path, *, include_path=(), **params: Any) -> Spec:
@@ -69,8 +74,22 @@ def build(spec: Spec | str | Path, **params: Any):
     return _build(spec, **params)
 
 
+def fit(spec: Spec | str | Path, **kwargs: Any):
+    """Train a spec (or path) with its ``train:`` section; see :func:`archspec.train.fit`."""
+    from archspec.train import fit as _fit
+
+    return _fit(spec, **kwargs)
+
+
+def search(spec: Spec | str | Path, **kwargs: Any):
+    """Search the spec's ``{hp: ...}`` spaces with keras-tuner; see :func:`archspec.tune.search`."""
+    from archspec.tune import search as _search
+
+    return _search(spec, **kwargs)
+
+
 def __getattr__(name: str):
-    if name == "HyperModel":  # imports keras_tuner
+    if name == "HyperModel":  # imports keras_tuner; not in __all__, so `import *` stays TF-free
         from archspec.tune import HyperModel
 
         return HyperModel

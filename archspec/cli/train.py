@@ -6,17 +6,17 @@
                         [--set NAME=VALUE] [--set train.FIELD=VALUE] [-o RUN_DIR] [--fresh]
     archspec evaluate RUN_DIR [--data NAME] [--batch-size N]
 
-Exit status: 0 done, 2 a mistake in the spec or the arguments, 3 the loss became NaN (the run
-stopped cleanly, keeping the last good checkpoint).
+Parse, call :func:`archspec.train.fit` / :func:`archspec.train.evaluate_run`, report. Exit
+status: 0 done, 2 a mistake in the spec or the arguments, 3 the loss became NaN (the run stopped
+cleanly, keeping the last good checkpoint).
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
-from pathlib import Path
 
-from archspec.errors import Loc, SpecError
+from archspec.cli._common import add_include_path_argument, add_set_argument, load_spec, parse_sets
+from archspec.errors import command_line
 from archspec.train.config import JIT, LOOPS, PRECISIONS, STRATEGIES
 
 #: command-line flag -> train field
@@ -26,8 +26,6 @@ FLAGS = {
     "validation_split": "validation_split", "seed": "seed", "strategy": "strategy", "precision": "precision",
     "jit_compile": "jit_compile", "loop": "loop", "steps_per_execution": "steps_per_execution",
 }
-RUN_FILES = ("backup", "history.csv", "history.json", "metrics.json", "model.keras", "best.keras", "curves.png",
-             "run.json", "spec.yaml", "tensorboard")
 
 
 def add_parsers(subparsers) -> None:
@@ -36,10 +34,9 @@ def add_parsers(subparsers) -> None:
                               description="Train SPEC; every train: field can be overridden by a flag or "
                                           "--set train.FIELD=VALUE. See docs/training.md.")
     p.add_argument("spec", help="the YAML spec file")
-    p.add_argument("--set", action="append", metavar="NAME=VALUE",
-                   help="a spec parameter (classes=10) or a train field (train.optimizer.momentum=0.9); repeatable")
-    p.add_argument("--include-path", action="append", metavar="DIR",
-                   help="a folder `extends`/`use` may also name files in (repeatable)")
+    add_set_argument(p, "a spec parameter (classes=10) or a train field (train.optimizer.momentum=0.9); "
+                        "repeatable")
+    add_include_path_argument(p)
     p.add_argument("--data", help="sklearn:digits (default), npz:PATH, images:DIR, keras:mnist|fashion_mnist|"
                                   "cifar10|cifar100, tfds:NAME")
     p.add_argument("--epochs", type=int)
@@ -81,66 +78,23 @@ def _auto_or_int(text: str):
         raise argparse.ArgumentTypeError(f"expected auto or an integer, got {text!r}") from None
 
 
-def split_sets(items: list[str] | None) -> tuple[list[str], dict]:
-    """``--set`` items -> (spec parameter items, train overrides {dotted: (value, Loc)})."""
-    from archspec.spec.load import load_yaml
-
-    params, train = [], {}
-    for i, item in enumerate(items or []):
-        key, sep, text = item.partition("=")
-        key = key.strip()
-        if not key.startswith("train."):
-            params.append(item)
-            continue
-        loc = Loc("<command line>", 0, 0, f"--set {key}")
-        if not sep or not key[6:]:
-            raise SpecError("`--set` takes NAME=VALUE", loc, received=item, hint="e.g. --set train.epochs=5")
-        try:
-            value = load_yaml(text, "<--set>") if text.strip() else None
-        except SpecError:
-            value = text
-        train[key[6:]] = (_plain(value), loc)
-    return params, train
-
-
-def _plain(value):
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
 def overrides_from_args(args) -> dict:
     out = {}
     for flag, field in FLAGS.items():
         value = getattr(args, flag, None)
         if value is not None:
-            out[field] = (value, Loc("<command line>", 0, 0, "--" + flag.replace("_", "-")))
+            out[field] = (value, command_line("--" + flag.replace("_", "-")))
     return out
 
 
 def cmd_train(args) -> int:
-    from archspec.cli import parse_sets
-    from archspec.spec import Spec
-    from archspec.spec.document import load_document
-    from archspec.train import train_spec
+    from archspec.train import fit
     from archspec.train.loop import EXIT_NAN
 
-    param_items, train_sets = split_sets(args.set)
-    spec = Spec(load_document(args.spec, include_path=args.include_path or ()), parse_sets(param_items),
-                override_loc=Loc("<command line>"))
-    overrides = {**train_sets, **overrides_from_args(args)}
-    output = Path(args.output or Path("runs") / spec.name)
-    if args.fresh:
-        for name in RUN_FILES:
-            target = output / name
-            if target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
-    result = train_spec(spec, overrides=overrides, output=output, verbose=args.verbose,
-                        logical_cpus=args.logical_cpus)
+    params, train_sets = parse_sets(args.set)
+    spec = load_spec(args, params=params)
+    result = fit(spec, output=args.output, overrides={**train_sets, **overrides_from_args(args)},
+                 fresh=args.fresh, verbose=args.verbose, logical_cpus=args.logical_cpus)
     return EXIT_NAN if result.status == "nan" else 0
 
 

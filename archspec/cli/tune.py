@@ -11,27 +11,27 @@ trials are kept, the one that was running runs again. With keras-tuner's
 ``KERASTUNER_TUNER_ID``/``KERASTUNER_ORACLE_IP``/``KERASTUNER_ORACLE_PORT`` set, the same command
 runs as the chief (``KERASTUNER_TUNER_ID=chief``: serves the oracle, then writes the results) or
 as a worker (runs trials).
+
+Parse, call :func:`archspec.tune.search`, print the table.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
-import time
 from pathlib import Path
 
-from archspec.errors import Loc, SpecError
+from archspec.cli._common import add_include_path_argument, add_set_argument, load_spec, parse_sets
+from archspec.errors import SpecError, command_line
+from archspec.tune.layout import TUNERS
 
 
 def add_parsers(sub) -> None:
     p = sub.add_parser("tune", help="search the spec's {hp: ...} spaces with keras-tuner",
                        description=__doc__.split("\n\n")[0])
     p.add_argument("spec", nargs="?", help="the YAML spec with search spaces")
-    p.add_argument("--set", action="append", metavar="NAME=VALUE", help="override a parameter")
-    p.add_argument("--include-path", action="append", metavar="DIR",
-                   help="a folder `extends`/`use` may also name files in (repeatable)")
-    p.add_argument("--tuner", choices=["random", "bayesian", "hyperband"], default="random")
+    add_set_argument(p)
+    add_include_path_argument(p)
+    p.add_argument("--tuner", choices=TUNERS, default="random")
     p.add_argument("--max-trials", type=int, default=10, help="random/bayesian: number of trials")
     p.add_argument("--max-epochs", type=int, help="hyperband: epochs of the longest trial "
                    "(default: the spec's train.epochs)")
@@ -53,75 +53,48 @@ def add_parsers(sub) -> None:
     p.set_defaults(func=cmd_tune)
 
 
-def _cli_error(message: str, where: str, **kw) -> SpecError:
-    return SpecError(message, Loc("<command line>", 0, 0, where), **kw)
-
-
 def cmd_tune(args) -> int:
     if args.summary:
         return _summary(Path(args.summary))
     if not args.spec:
-        raise _cli_error("give a SPEC to tune, or --summary DIR", "spec")
+        raise SpecError("give a SPEC to tune, or --summary DIR", command_line("spec"))
     if not args.directory:
-        raise _cli_error("`--directory` is required to tune", "--directory",
-                         hint="the search is saved there and resumed from there")
-    from archspec.cli import parse_sets
-    from archspec.spec import Spec
-    from archspec.spec.document import load_document
-    from archspec import tune
+        raise SpecError("`--directory` is required to tune", command_line("--directory"),
+                        hint="the search is saved there and resumed from there")
+    from archspec.tune import Budget, format_table, parse_size, search
 
-    spec = Spec(load_document(args.spec, include_path=args.include_path or ()), parse_sets(args.set),
-                override_loc=Loc("<command line>"))
-    budget = tune.Budget(tune.parse_size(args.max_params, "max-params"),
-                         tune.parse_size(args.max_macs, "max-macs"),
-                         tune.parse_size(args.max_memory, "max-memory"))
-    data = args.data or (spec.train or {}).get("data") or "sklearn:digits"
-    strategy = tune.make_strategy(args.strategy)  # before any other TF op
-    hm = tune.HyperModel(spec)
-    tuner = tune.make_tuner(hm, args.tuner, directory=args.directory, objective=args.objective,
-                            max_trials=args.max_trials, max_epochs=args.max_epochs, budget=budget,
-                            seed=args.seed, overwrite=args.overwrite, strategy=strategy, log=True)
-    import keras
-
-    keras.utils.set_random_seed(args.seed)
-    (x, y), val = tune.load_data(data, spec=spec)
-    cfg = tune.train_config(spec.train)
-    hm.steps_per_epoch = max(1, -(-len(x) // cfg.batch_size))
-    fit = {"validation_data": val, "verbose": 0}
-    if args.epochs and args.tuner != "hyperband":
-        fit["epochs"] = args.epochs
-    role = os.environ.get("KERASTUNER_TUNER_ID")
-    t0 = time.perf_counter()
-    tuner.search(x, y, **fit)
-    if role and role != "chief":
-        print(f"worker {role}: done", flush=True)
+    params, _ = parse_sets(args.set, train=False)
+    spec = load_spec(args, params=params)
+    budget = Budget(parse_size(args.max_params, "max-params"), parse_size(args.max_macs, "max-macs"),
+                    parse_size(args.max_memory, "max-memory"))
+    result = search(spec, directory=args.directory, tuner=args.tuner, max_trials=args.max_trials,
+                    max_epochs=args.max_epochs, epochs=args.epochs, budget=budget, data=args.data,
+                    strategy=args.strategy, objective=args.objective, seed=args.seed, overwrite=args.overwrite,
+                    write_model=not args.no_model)
+    if result.worker:
+        print(f"worker {result.worker}: done", flush=True)
         return 0
-    paths = tune.write_results(tuner, args.directory, with_model=not args.no_model,
-                               epochs=fit.get("epochs"))
-    rows = tune.results_table(args.directory)
-    print(tune.format_table(rows))
-    best = paths.get("best")
-    if best:
+    print(format_table(result.rows))
+    if result.best:
+        best = result.best
         print(f"best: trial {best['trial_id']} {args.objective}={best['score']:.4f} "
-              f"({best['params']:,} params) in {time.perf_counter() - t0:.0f}s")
-    print("wrote " + ", ".join(str(p) for k, p in paths.items() if k != "best"))
+              f"({best['params']:,} params) in {result.seconds:.0f}s")
+    print("wrote " + ", ".join(str(p) for p in result.paths.values()))
     return 0
 
 
 def _summary(directory: Path) -> int:
-    from archspec.tune import PROJECT
+    from archspec.tune.layout import PROJECT
+    from archspec.tune.results import format_table, results_table
 
     if not (directory / PROJECT).is_dir():
-        raise _cli_error(f"no search in `{directory}`", "--summary",
-                         hint=f"expected {directory / PROJECT}/trial_*/trial.json")
-    from archspec.tune import format_table, results_table
-
+        raise SpecError(f"no search in `{directory}`", command_line("--summary"),
+                        hint=f"expected {directory / PROJECT}/trial_*/trial.json")
     rows = results_table(directory)
     print(format_table(rows))
     done = sum(r["status"] == "completed" for r in rows)
-    print(f"{len(rows)} trials: {done} completed, "
-          f"{sum(r['status'].startswith('rejected') for r in rows)} rejected, "
-          f"{len(rows) - done - sum(r['status'].startswith('rejected') for r in rows)} other")
+    rejected = sum(r["rejected"] for r in rows)
+    print(f"{len(rows)} trials: {done} completed, {rejected} rejected, {len(rows) - done - rejected} other")
     return 0
 
 

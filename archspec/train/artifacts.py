@@ -27,6 +27,11 @@ import tempfile
 from pathlib import Path
 
 from archspec._recursion import deep_recursion
+from archspec._version import __version__
+
+#: what a run writes in its directory (``--fresh`` removes these, and only these)
+RUN_FILES = ("backup", "history.csv", "history.json", "metrics.json", "model.keras", "best.keras", "curves.png",
+             "run.json", "spec.yaml", "tensorboard")
 
 
 def atomic_write(path: str | Path, data: str | bytes) -> Path:
@@ -44,6 +49,18 @@ def atomic_write(path: str | Path, data: str | bytes) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def clear_run(run: str | Path) -> None:
+    """Remove what a previous run wrote in ``run`` (:data:`RUN_FILES`), to start over."""
+    import shutil
+
+    for name in RUN_FILES:
+        target = Path(run) / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
 
 
 def write_json(path: str | Path, obj) -> Path:
@@ -139,9 +156,9 @@ def versions() -> dict:
     import keras
     import tensorflow as tf
 
-    import archspec
-
-    out = {"archspec": archspec.__version__, "python": platform.python_version(), "tensorflow": tf.__version__,
+    # the root package is loaded (it is the parent of this module) but never imported from the
+    # library (layering): read its version from the module table
+    out = {"archspec": __version__, "python": platform.python_version(), "tensorflow": tf.__version__,
            "keras": keras.__version__, "numpy": __import__("numpy").__version__, "platform": platform.platform()}
     try:
         import sklearn

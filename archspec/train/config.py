@@ -1,28 +1,29 @@
-"""The ``train:`` section of a spec: schema, defaults, overrides, located errors.
+"""The ``train:`` section of a spec: typed, with defaults, overrides and located errors.
 
 Every field has a default; the spec's ``train:`` section overrides the defaults, and command-line
 flags (``--epochs 5``) and ``--set train.FIELD=VALUE`` override the spec. A value remembers where
 it came from (``file:line:col`` of the spec, or ``<command line>``), so a later check (an unknown
 optimizer argument, a data set whose images do not fit the model) points at the right place.
 
+The section is checked once, here, into typed values (:class:`Optimizer`, :class:`Schedule`,
+:class:`Loss`, :class:`Metric`, :class:`EarlyStopping`); nothing downstream re-reads raw YAML.
+
 >>> cfg = TrainConfig.from_sources(None, {"epochs": (3, None)})
->>> cfg.epochs, cfg.batch_size, cfg.optimizer["name"]
-(3, 32, 'adam')
+>>> cfg.epochs, cfg.batch_size, cfg.optimizer.name, cfg.optimizer.learning_rate
+(3, 32, 'adam', 0.001)
 
 This module does not import TensorFlow; the checks that need Keras (optimizer, loss and metric
-names and arguments) are in :mod:`archspec.train.objects`.
+names and arguments) are in :mod:`archspec.train.compile`.
 """
 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from archspec.errors import Loc, SpecError, did_you_mean
-from archspec.spec.load import YDict
-
-CLI = Loc("<command line>")
+from archspec.errors import Loc, SpecError, command_line, did_you_mean
+from archspec.spec.load import YDict, plain
 
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker", "tpu")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
@@ -37,23 +38,99 @@ SCHEDULE_FIELDS = {
     "cosine": ("name", "warmup_epochs", "alpha", "decay_epochs"),
 }
 EARLY_STOPPING_FIELDS = ("monitor", "patience", "min_delta", "mode", "restore_best_weights", "start_from_epoch")
+MODES = ("auto", "min", "max")
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    """``optimizer: {name: sgd, learning_rate: 0.1, momentum: 0.9}``: a Keras optimizer by name.
+
+    ``learning_rate`` None: the optimizer class's own default; ``args``: its other keyword
+    arguments (checked against the Keras class in :mod:`archspec.train.compile`)."""
+
+    name: str = "adam"
+    learning_rate: float | None = 0.001
+    args: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        lr = {} if self.learning_rate is None else {"learning_rate": self.learning_rate}
+        return {"name": self.name, **lr, **copy.deepcopy(self.args)}
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """The learning-rate schedule, in epochs (``boundaries``, ``warmup_epochs``, ``decay_epochs``)."""
+
+    name: str = "constant"  # one of SCHEDULES
+    warmup_epochs: float = 0
+    boundaries: tuple = ()   # piecewise: epochs
+    values: tuple = ()       # piecewise: one learning rate more than boundaries
+    alpha: float = 0.0       # cosine: the final fraction of the learning rate
+    decay_epochs: float | None = None  # cosine: None = the run's epochs
+
+    def to_dict(self) -> dict:
+        out = {"name": self.name, "warmup_epochs": self.warmup_epochs, "boundaries": list(self.boundaries),
+               "values": list(self.values), "alpha": self.alpha, "decay_epochs": self.decay_epochs}
+        return {k: out[k] for k in SCHEDULE_FIELDS[self.name] if out[k] is not None}
+
+
+@dataclass(frozen=True)
+class Named:
+    """A Keras object by name with its keyword arguments: ``name`` or ``{name: ..., ARG: ...}``."""
+
+    name: str
+    args: dict = field(default_factory=dict)
+
+    def to_dict(self):
+        return {"name": self.name, **copy.deepcopy(self.args)} if self.args else self.name
+
+
+@dataclass(frozen=True)
+class Loss(Named):
+    """``loss: auto`` (from the output activation) or a Keras loss by name, with its arguments."""
+
+    name: str = "auto"
+
+
+@dataclass(frozen=True)
+class Metric(Named):
+    """One entry of ``metrics:``: ``accuracy``, ``top5`` or any Keras metric, with its arguments."""
+
+
+@dataclass(frozen=True)
+class EarlyStopping:
+    """``keras.callbacks.EarlyStopping``'s arguments (archspec's defaults: ``val_loss``, patience 5)."""
+
+    monitor: str = "val_loss"
+    patience: int = 5
+    min_delta: float = 0.0
+    mode: str = "auto"  # one of MODES
+    restore_best_weights: bool = False
+    start_from_epoch: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 @dataclass
 class TrainConfig:
-    """Everything a training run needs besides the model. Field names are the ``train:`` keys."""
+    """Everything a training run needs besides the model. Field names are the ``train:`` keys.
+
+    Build it with :meth:`from_sources`, which checks every value once; direct construction
+    (``TrainConfig(epochs=2)``) is for code that passes typed values.
+    """
 
     data: str = "sklearn:digits"
     epochs: int = 20
     batch_size: int = 32
-    optimizer: dict = field(default_factory=lambda: {"name": "adam", "learning_rate": 0.001})
-    schedule: dict = field(default_factory=lambda: {"name": "constant"})
-    loss: Any = "auto"
-    metrics: list = field(default_factory=lambda: ["accuracy"])
+    optimizer: Optimizer = field(default_factory=Optimizer)
+    schedule: Schedule = field(default_factory=Schedule)
+    loss: Loss = field(default_factory=Loss)
+    metrics: tuple = (Metric("accuracy"),)
     validation_split: float = 0.1
     validation_data: str | None = None
     test_split: float = 0.2
-    early_stopping: dict | None = None
+    early_stopping: EarlyStopping | None = None
     seed: int = 0
     augmentation: list = field(default_factory=list)
     fit_input: str = "none"  # the spec asks for resizing; no guess by default
@@ -70,12 +147,13 @@ class TrainConfig:
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_sources(cls, section: YDict | dict | None, overrides: dict | None = None) -> "TrainConfig":
-        """Defaults <- the spec's ``train`` section <- ``overrides``.
+        """Defaults <- the spec's ``train`` section <- ``overrides``, checked.
 
         ``overrides`` maps a field name, possibly dotted (``optimizer.learning_rate``), to
         ``(value, Loc or None)``; a None location means the command line.
         """
-        cfg = cls()
+        raw = cls().to_dict()
+        locs: dict = {}
         names = field_names()
         base_loc = getattr(section, "loc", Loc()) if section is not None else Loc()
         if section is not None and not isinstance(section, dict):
@@ -87,34 +165,25 @@ class TrainConfig:
                 kloc = section.key_loc(key).at(f"train.{key}") if isinstance(section, YDict) else loc
                 raise SpecError(f"unknown train field `{key}`", kloc,
                                 hint=did_you_mean(key, names) or "train fields: " + ", ".join(names))
-            cfg._set(key, value, loc)
+            _put(raw, locs, key, value, loc)
         for dotted, (value, loc) in (overrides or {}).items():
-            loc = loc or CLI.at(f"train.{dotted}")
+            loc = loc or command_line(f"train.{dotted}")
             key, _, sub = str(dotted).partition(".")
             if key not in names:
                 raise SpecError(f"unknown train field `{key}`", loc,
                                 hint=did_you_mean(key, names) or "train fields: " + ", ".join(names))
             if sub:
-                current = getattr(cfg, key)
+                current = raw[key]
                 if isinstance(current, str):
                     current = {"name": current}
                 current = copy.deepcopy(current) if isinstance(current, dict) else {}
                 _set_dotted(current, sub, value)
-                cfg._set(key, current, loc, sub_loc=loc)
+                _put(raw, locs, key, current, loc, sub_loc=loc)
             else:
-                cfg._set(key, value, loc)
-        cfg.check()
+                _put(raw, locs, key, value, loc)
+        cfg = cls(locs=locs)
+        _check(cfg, raw)
         return cfg
-
-    def _set(self, key: str, value, loc: Loc, sub_loc: Loc | None = None) -> None:
-        setattr(self, key, _plain(value))
-        self.locs[key] = loc
-        if isinstance(value, YDict):
-            for k in value:
-                self.locs[f"{key}.{k}"] = value.value_loc(k).at(f"train.{key}.{k}")
-        elif sub_loc is not None:
-            for k in (value or {}):
-                self.locs.setdefault(f"{key}.{k}", sub_loc)
 
     def loc(self, key: str) -> Loc:
         """Where ``key`` (``optimizer`` or ``optimizer.momentum``) was set; a default: ``<defaults>``."""
@@ -124,65 +193,76 @@ class TrainConfig:
         return self.locs.get(head, Loc("<defaults>", 0, 0, f"train.{key}"))
 
     def to_dict(self) -> dict:
-        """Every field, defaults included (for the resolved spec in the run directory)."""
-        return {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self) if f.name != "locs"}
-
-    # ------------------------------------------------------------------ checks (no TensorFlow)
-    def check(self) -> None:
-        self.epochs = _int(self, "epochs", minimum=1)
-        self.batch_size = _int(self, "batch_size", minimum=1)
-        self.seed = _int(self, "seed", minimum=0)
-        if self.steps_per_execution != "auto":
-            try:
-                self.steps_per_execution = _int(self, "steps_per_execution", minimum=1)
-            except SpecError as e:
-                raise SpecError("`steps_per_execution` must be `auto` or an integer >= 1", e.loc,
-                                received=self.steps_per_execution, hint="auto groups small steps only") from None
-        self.validation_split = _fraction(self, "validation_split")
-        self.test_split = _fraction(self, "test_split")
-        for key, choices in (("strategy", STRATEGIES), ("precision", PRECISIONS), ("jit_compile", JIT),
-                             ("loop", LOOPS), ("fit_input", FIT_INPUT)):
-            value = getattr(self, key)
-            if value is True or value is False:  # YAML `on`/`off` are booleans
-                value = {True: "on", False: "off"}[value] if key == "jit_compile" else value
-                setattr(self, key, value)
-            _choice(self, key, value, choices)
-        if not isinstance(self.data, str) or not self.data:
-            raise SpecError("`data` must be a data source name", self.loc("data"), received=self.data,
-                            hint="e.g. sklearn:digits, npz:PATH, images:DIR, keras:mnist, tfds:NAME")
-        if self.validation_data is not None and not isinstance(self.validation_data, str):
-            raise SpecError("`validation_data` must be a data source name", self.loc("validation_data"),
-                            received=self.validation_data)
-        if not isinstance(self.cache, bool):
-            raise SpecError("`cache` must be true or false", self.loc("cache"), received=self.cache)
-        self.optimizer = _named(self, "optimizer")
-        self.schedule = _schedule(self)
-        if not isinstance(self.loss, (str, dict)):
-            raise SpecError("`loss` must be a loss name or {name: ..., ARG: ...}", self.loc("loss"), received=self.loss)
-        if isinstance(self.loss, dict):
-            self.loss = _named(self, "loss")
-        if isinstance(self.metrics, str):
-            self.metrics = [self.metrics]
-        if not isinstance(self.metrics, list) or not all(isinstance(m, (str, dict)) for m in self.metrics):
-            raise SpecError("`metrics` must be a list of metric names", self.loc("metrics"), received=self.metrics)
-        self.early_stopping = _early_stopping(self)
-        if self.augmentation is None:
-            self.augmentation = []
-        if not isinstance(self.augmentation, list):
-            raise SpecError("`augmentation` must be a list of layers, e.g. `- random_flip: {mode: horizontal}`",
-                            self.loc("augmentation"), received=self.augmentation)
+        """Every field as a ``train:`` section would write it, defaults included (for the resolved
+        spec in the run directory; :meth:`from_sources` reads it back)."""
+        out = {}
+        for f in fields(self):
+            if f.name == "locs":
+                continue
+            value = getattr(self, f.name)
+            if f.name == "metrics":
+                value = [m.to_dict() for m in value]
+            elif hasattr(value, "to_dict"):
+                value = value.to_dict()
+            out[f.name] = copy.deepcopy(value)
+        return out
 
 
 def field_names() -> tuple:
     return tuple(f.name for f in fields(TrainConfig) if f.name != "locs")
 
 
-def _plain(value):
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
+def _put(raw: dict, locs: dict, key: str, value, loc: Loc, sub_loc: Loc | None = None) -> None:
+    raw[key] = plain(value)
+    locs[key] = loc
+    if isinstance(value, YDict):
+        for k in value:
+            locs[f"{key}.{k}"] = value.value_loc(k).at(f"train.{key}.{k}")
+    elif sub_loc is not None:
+        for k in (value or {}):
+            locs.setdefault(f"{key}.{k}", sub_loc)
+
+
+# ------------------------------------------------------------------ checks (no TensorFlow)
+def _check(cfg: TrainConfig, raw: dict) -> None:
+    """Check every raw value of ``raw`` and set its typed form on ``cfg``."""
+    for key in ("data", "validation_data", "cache", "augmentation", "strategy", "precision", "jit_compile",
+                "loop", "fit_input", "steps_per_execution"):
+        setattr(cfg, key, raw[key])
+    cfg.epochs = _int(cfg, "epochs", raw["epochs"], minimum=1)
+    cfg.batch_size = _int(cfg, "batch_size", raw["batch_size"], minimum=1)
+    cfg.seed = _int(cfg, "seed", raw["seed"], minimum=0)
+    if cfg.steps_per_execution != "auto":
+        try:
+            cfg.steps_per_execution = _int(cfg, "steps_per_execution", cfg.steps_per_execution, minimum=1)
+        except SpecError as e:
+            raise SpecError("`steps_per_execution` must be `auto` or an integer >= 1", e.loc,
+                            received=cfg.steps_per_execution, hint="auto groups small steps only") from None
+    cfg.validation_split = _fraction(cfg, "validation_split", raw["validation_split"])
+    cfg.test_split = _fraction(cfg, "test_split", raw["test_split"])
+    if cfg.jit_compile is True or cfg.jit_compile is False:  # YAML `on`/`off` are booleans
+        cfg.jit_compile = "on" if cfg.jit_compile else "off"
+    for key, choices in (("strategy", STRATEGIES), ("precision", PRECISIONS), ("jit_compile", JIT),
+                         ("loop", LOOPS), ("fit_input", FIT_INPUT)):
+        _choice(cfg, key, getattr(cfg, key), choices)
+    if not isinstance(cfg.data, str) or not cfg.data:
+        raise SpecError("`data` must be a data source name", cfg.loc("data"), received=cfg.data,
+                        hint="e.g. sklearn:digits, npz:PATH, images:DIR, keras:mnist, tfds:NAME")
+    if cfg.validation_data is not None and not isinstance(cfg.validation_data, str):
+        raise SpecError("`validation_data` must be a data source name", cfg.loc("validation_data"),
+                        received=cfg.validation_data)
+    if not isinstance(cfg.cache, bool):
+        raise SpecError("`cache` must be true or false", cfg.loc("cache"), received=cfg.cache)
+    cfg.optimizer = _optimizer(cfg, raw["optimizer"])
+    cfg.schedule = _schedule(cfg, raw["schedule"])
+    cfg.loss = _loss(cfg, raw["loss"])
+    cfg.metrics = _metrics(cfg, raw["metrics"])
+    cfg.early_stopping = _early_stopping(cfg, raw["early_stopping"])
+    if cfg.augmentation is None:
+        cfg.augmentation = []
+    if not isinstance(cfg.augmentation, list):
+        raise SpecError("`augmentation` must be a list of layers, e.g. `- random_flip: {mode: horizontal}`",
+                        cfg.loc("augmentation"), received=cfg.augmentation)
 
 
 def _set_dotted(target: dict, dotted: str, value) -> None:
@@ -192,8 +272,11 @@ def _set_dotted(target: dict, dotted: str, value) -> None:
     target[parts[-1]] = value
 
 
-def _int(cfg: TrainConfig, key: str, *, minimum: int) -> int:
-    value = getattr(cfg, key)
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _int(cfg: TrainConfig, key: str, value, *, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         if isinstance(value, float) and value.is_integer() and value >= minimum:
             return int(value)
@@ -201,11 +284,10 @@ def _int(cfg: TrainConfig, key: str, *, minimum: int) -> int:
     return value
 
 
-def _fraction(cfg: TrainConfig, key: str) -> float:
-    value = getattr(cfg, key)
+def _fraction(cfg: TrainConfig, key: str, value) -> float:
     if value is None or value is False:
         return 0.0
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+    if not _number(value) or not 0 <= value < 1:
         raise SpecError(f"`{key}` must be a fraction in [0, 1)", cfg.loc(key), received=value)
     return float(value)
 
@@ -216,49 +298,72 @@ def _choice(cfg: TrainConfig, key: str, value, choices) -> None:
                         hint=did_you_mean(value, choices) or "one of: " + ", ".join(choices))
 
 
-def _named(cfg: TrainConfig, key: str) -> dict:
-    """``adam`` or ``{name: adam, learning_rate: 0.01}`` -> a dict with ``name``."""
-    value = getattr(cfg, key)
+def _named(cfg: TrainConfig, key: str, value, example: str | None = None) -> tuple[str, dict]:
+    """``adam`` or ``{name: adam, learning_rate: 0.01}`` -> ``("adam", {"learning_rate": 0.01})``."""
     if isinstance(value, str):
-        return {"name": value}
+        return value, {}
     if not isinstance(value, dict) or not isinstance(value.get("name"), str):
         raise SpecError(f"`{key}` must be a name or a mapping with `name:` and its arguments",
-                        cfg.loc(key), received=value, hint=f"e.g. `{key}: {{name: sgd, learning_rate: 0.1}}`"
-                        if key == "optimizer" else None)
-    return dict(value)
+                        cfg.loc(key), received=value, hint=example)
+    return value["name"], {k: v for k, v in value.items() if k != "name"}
 
 
-def _schedule(cfg: TrainConfig) -> dict:
-    value = _named(cfg, "schedule")
-    name = SCHEDULE_ALIASES.get(value["name"], value["name"])
+def _optimizer(cfg: TrainConfig, value) -> Optimizer:
+    name, args = _named(cfg, "optimizer", value, "e.g. `optimizer: {name: sgd, learning_rate: 0.1}`")
+    lr = args.pop("learning_rate", None)
+    if lr is not None and not _number(lr):
+        raise SpecError("`learning_rate` must be a number", cfg.loc("optimizer.learning_rate"), received=lr,
+                        hint="e.g. `optimizer: {name: sgd, learning_rate: 0.1}`; a schedule goes under `schedule:`")
+    return Optimizer(name, lr, args)
+
+
+def _schedule(cfg: TrainConfig, value) -> Schedule:
+    given, args = _named(cfg, "schedule", value)
+    name = SCHEDULE_ALIASES.get(given, given)
     if name not in SCHEDULES:
-        raise SpecError(f"unknown learning-rate schedule `{value['name']}`", cfg.loc("schedule.name"),
-                        received=value["name"],
-                        hint=did_you_mean(value["name"], SCHEDULES + tuple(SCHEDULE_ALIASES))
+        raise SpecError(f"unknown learning-rate schedule `{given}`", cfg.loc("schedule.name"),
+                        received=given,
+                        hint=did_you_mean(given, SCHEDULES + tuple(SCHEDULE_ALIASES))
                         or "one of: " + ", ".join(SCHEDULES))
-    value["name"] = name
     allowed = SCHEDULE_FIELDS[name]
-    for k in value:
+    for k in args:
         if k not in allowed:
             raise SpecError(f"unknown field `{k}` for the `{name}` schedule", cfg.loc(f"schedule.{k}"),
                             hint=did_you_mean(k, allowed) or "fields: " + ", ".join(allowed))
-    warm = value.get("warmup_epochs", 0)
-    if isinstance(warm, bool) or not isinstance(warm, (int, float)) or warm < 0:
+    warm = args.get("warmup_epochs", 0)
+    if not _number(warm) or warm < 0:
         raise SpecError("`warmup_epochs` must be a number >= 0", cfg.loc("schedule.warmup_epochs"), received=warm)
+    for k in ("alpha", "decay_epochs"):
+        if k in args and not _number(args[k]):
+            raise SpecError(f"`{k}` must be a number", cfg.loc(f"schedule.{k}"), received=args[k])
+    b, v = args.get("boundaries", []), args.get("values", [])
     if name == "piecewise":
-        b, v = value.get("boundaries"), value.get("values")
         if not isinstance(b, list) or not isinstance(v, list) or len(v) != len(b) + 1:
             raise SpecError("a piecewise schedule needs `boundaries` (epochs) and one more `values` (learning rates)",
                             cfg.loc("schedule"), received={"boundaries": b, "values": v},
                             hint="e.g. {name: piecewise, boundaries: [82, 123], values: [0.1, 0.01, 0.001]}")
-        if any(not isinstance(x, (int, float)) or isinstance(x, bool) for x in b + v) or b != sorted(b):
+        if not all(_number(x) for x in b + v) or b != sorted(b):
             raise SpecError("`boundaries` must be increasing numbers and `values` numbers",
                             cfg.loc("schedule"), received={"boundaries": b, "values": v})
-    return value
+    return Schedule(name, warm, tuple(b), tuple(v), args.get("alpha", 0.0), args.get("decay_epochs"))
 
 
-def _early_stopping(cfg: TrainConfig):
-    value = cfg.early_stopping
+def _loss(cfg: TrainConfig, value) -> Loss:
+    if not isinstance(value, (str, dict)):
+        raise SpecError("`loss` must be a loss name or {name: ..., ARG: ...}", cfg.loc("loss"), received=value)
+    return Loss(*_named(cfg, "loss", value))
+
+
+def _metrics(cfg: TrainConfig, value) -> tuple:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(
+            isinstance(m, str) or (isinstance(m, dict) and isinstance(m.get("name"), str)) for m in value):
+        raise SpecError("`metrics` must be a list of metric names", cfg.loc("metrics"), received=value)
+    return tuple(Metric(*_named(cfg, "metrics", m)) for m in value)
+
+
+def _early_stopping(cfg: TrainConfig, value) -> EarlyStopping | None:
     if value is None or value is False:
         return None
     if value is True:
@@ -270,5 +375,15 @@ def _early_stopping(cfg: TrainConfig):
         if k not in EARLY_STOPPING_FIELDS:
             raise SpecError(f"unknown field `{k}` for early stopping", cfg.loc(f"early_stopping.{k}"),
                             hint=did_you_mean(k, EARLY_STOPPING_FIELDS) or "fields: " + ", ".join(EARLY_STOPPING_FIELDS))
-    return {"monitor": "val_loss", "patience": 5, **value}
-
+    stop = EarlyStopping(**value)
+    if not isinstance(stop.monitor, str):
+        raise SpecError("`monitor` must be a metric name such as val_loss", cfg.loc("early_stopping.monitor"),
+                        received=stop.monitor)
+    if stop.mode not in MODES:
+        raise SpecError(f"unknown early stopping mode `{stop.mode}`", cfg.loc("early_stopping.mode"),
+                        received=stop.mode, hint="one of: " + ", ".join(MODES))
+    for k in ("patience", "start_from_epoch"):
+        _int(cfg, f"early_stopping.{k}", getattr(stop, k), minimum=0)
+    if not _number(stop.min_delta):
+        raise SpecError("`min_delta` must be a number", cfg.loc("early_stopping.min_delta"), received=stop.min_delta)
+    return stop

@@ -17,12 +17,12 @@ import tensorflow as tf
 
 class CustomLoop:
     def __init__(self, model, strategy, cfg, metrics: list, *, jit: bool = False):
-        from archspec.train import objects
+        from archspec.train.compile import make_loss
 
         self.model, self.strategy, self.cfg = model, strategy, cfg
         self.global_batch = cfg.batch_size
         with strategy.scope():
-            self.loss_fn = objects.make_loss(cfg, model, reduction=None)
+            self.loss_fn = make_loss(cfg, model, reduction=None)
             self.loss_mean = keras.metrics.Mean(name="loss")
             self.metrics = [m.__class__.from_config(m.get_config()) for m in metrics]
             if not model.optimizer.built:  # its variables must not be created inside the tf.function
@@ -76,14 +76,15 @@ class CustomLoop:
         return out
 
     # ------------------------------------------------------------------ epochs
-    def fit(self, train_ds, steps: int, val_ds, vsteps, *, callbacks: list, verbose: int) -> None:
+    def fit(self, train_ds, steps: int, val_ds, vsteps, *, callbacks: list, verbose: int,
+            initial_epoch: int = 0) -> None:
+        """The epochs from ``initial_epoch`` (a resumed run) to ``cfg.epochs``, as ``model.fit`` runs them."""
         model, cfg = self.model, self.cfg
         cbs = keras.callbacks.CallbackList(callbacks, add_progbar=verbose != 0, model=model, verbose=verbose,
                                            epochs=cfg.epochs, steps=steps)
         model.stop_training = False
-        model._initial_epoch = 0
         cbs.on_train_begin()
-        start = int(getattr(model, "_initial_epoch", 0) or 0)
+        start = initial_epoch
         iterator = iter(self.strategy.experimental_distribute_dataset(train_ds))
         val_iter = iter(self.strategy.experimental_distribute_dataset(val_ds)) if val_ds is not None else None
         logs: dict = {}

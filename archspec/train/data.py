@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from archspec.errors import Loc, SpecError, did_you_mean
+from archspec.errors import Loc, RunError, SpecError, did_you_mean
 from archspec.train.config import TrainConfig
 
 KINDS = ("sklearn", "npz", "images", "keras", "tfds")
@@ -146,11 +146,14 @@ def _npz(arg: str, cfg, loc, model_input) -> Data:
     if not path.is_file():
         raise SpecError("the npz file does not exist", loc, received=str(path),
                         hint="npz:PATH needs a file with arrays x_train, y_train[, x_test, y_test]")
+    import zipfile
+
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
-    except (OSError, ValueError) as exc:
-        raise SpecError(f"cannot read the npz file: {exc}", loc, received=str(path)) from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise RunError(f"cannot read the npz file {path}: {exc}",
+                       hint="the file exists but is not a readable .npz (np.savez) archive") from None
     missing = [k for k in ("x_train", "y_train") if k not in arrays]
     if missing or (("x_test" in arrays) != ("y_test" in arrays)):
         raise SpecError(f"the npz file lacks {', '.join(missing) or 'x_test/y_test as a pair'}", loc,
@@ -212,10 +215,9 @@ def _keras(arg: str, cfg, loc, model_input) -> Data:
     try:
         (x_tr, y_tr), (x_te, y_te) = loader.load_data()
     except Exception as exc:  # noqa: BLE001  (offline: urllib, HTTP, hash and extraction errors)
-        raise SpecError(
-            f"cannot load keras:{arg}: not in the Keras cache and the download failed "
+        raise RunError(
+            f"cannot load keras:{arg}: not in the Keras cache ({keras_cache_dir()}) and the download failed "
             f"({type(exc).__name__}: {str(exc)[:120]})",
-            loc, received=str(keras_cache_dir()),
             hint=f"put the files `keras.datasets.{arg}.load_data()` downloads into {keras_cache_dir()} "
                  "(run it once on a machine online), or use --data sklearn:digits / npz:PATH",
         ) from None
@@ -239,9 +241,9 @@ def _tfds(arg: str, cfg, loc, model_input) -> Data:
         raise SpecError(f"no TensorFlow Datasets data set `{arg}`", loc, received=arg,
                         hint=did_you_mean(arg, names) or "see tfds.list_builders()") from None
     except Exception as exc:  # noqa: BLE001  (offline, missing split, ...)
-        raise SpecError(f"cannot load tfds:{arg}: {str(exc)[:300]}", loc, received=arg,
-                        hint="offline, TFDS reads prepared data sets from $TFDS_DATA_DIR "
-                             "(default ~/tensorflow_datasets)") from None
+        raise RunError(f"cannot load tfds:{arg}: {str(exc)[:300]}",
+                       hint="offline, TFDS reads prepared data sets from $TFDS_DATA_DIR "
+                            "(default ~/tensorflow_datasets)") from None
     label = info.features[info.supervised_keys[1]]
     classes = getattr(label, "num_classes", None)
 
@@ -333,4 +335,9 @@ def pipeline(part: Part, *, batch: int, training: bool, cfg: TrainConfig, fit=No
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     options.deterministic = True
     ds = ds.with_options(options)
-    return ds, max(1, math.ceil(part.n / batch))
+    return ds, steps_for(part.n, batch)
+
+
+def steps_for(n: int, batch: int) -> int:
+    """Batches in a pass over ``n`` examples (the last one may be short)."""
+    return max(1, math.ceil(n / batch))

@@ -8,7 +8,10 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
+
+from archspec._recursion import deep_recursion
 
 
 def cpu_has_bf16() -> bool:
@@ -50,10 +53,28 @@ def choose_jit(name: str) -> bool:
     return bool(tf.config.list_physical_devices("GPU") or tf.config.list_logical_devices("TPU"))
 
 
-def set_policy(policy: str) -> None:
+@contextlib.contextmanager
+def global_policy(policy: str):
+    """Keras' global dtype policy is ``policy`` inside the block, and what it was after it."""
     import keras
 
+    previous = keras.mixed_precision.global_policy().name
     keras.mixed_precision.set_global_policy(policy)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def build_model(model_fn, policy: str):
+    """``model_fn()`` built under the dtype policy ``policy``, its outputs computing in float32
+    (call it inside ``strategy.scope()``)."""
+    with global_policy(policy):
+        model = model_fn()
+    if policy == "float32":
+        return model
+    with deep_recursion(model):  # clone_model walks the graph recursively
+        return output_float32(model)
 
 
 def output_float32(model):

@@ -4,20 +4,19 @@ A spec with ``{hp: int|float|choice|bool, ...}`` markers is a search space; :cla
 resolves it with a chooser that asks keras-tuner's ``hp`` for each value, so the tuner drives
 the same resolver that ``archspec build`` uses (without a tuner the defaults are taken).
 
->>> import archspec
->>> from archspec.tune import make_tuner, load_data
->>> hm = archspec.HyperModel("architectures/search/lenet_search.yaml")     # doctest: +SKIP
->>> tuner = make_tuner(hm, "hyperband", directory="runs/lenet",             # doctest: +SKIP
-...                    budget=Budget(max_params=100_000))
->>> (x, y), val = load_data("sklearn:digits", spec=hm.spec)                # doctest: +SKIP
->>> tuner.search(x, y, validation_data=val)                                # doctest: +SKIP
->>> write_results(tuner)                                                   # doctest: +SKIP
+>>> from archspec.tune import Budget, search
+>>> result = search("architectures/search/lenet_search.yaml", directory="runs/lenet",   # doctest: +SKIP
+...                 tuner="hyperband", budget=Budget(max_params=100_000))
+>>> result.best, result.paths["yaml"]                                                    # doctest: +SKIP
 
 Pieces, each separate:
 
+- :func:`search`: strategy, hypermodel, tuner, data, search and results in one call.
 - :class:`HyperModel`: spaces -> ``hp.Int/Float/Choice/Boolean`` (names from the YAML path);
   a space met only under some values of a ``choice``/``bool`` space is declared inside
   ``hp.conditional_scope`` of that space (found by resolving once per value: pure Python).
+  A trial builds and compiles as ``archspec train`` does
+  (:func:`archspec.train.compile.compile_model`), so every ``train:`` option applies.
 - :class:`Budget`: ``max_params``, ``max_macs``, ``max_memory`` (activations + weights, bytes),
   checked on the analyzer's numbers before any Keras object is made.
 - :func:`make_tuner`: random / bayesian / hyperband tuners whose ``run_trial`` rejects
@@ -26,30 +25,29 @@ Pieces, each separate:
   parameters, MACs and timings next to keras-tuner's own trial files.
 - :func:`write_results`: ``results.csv``/``results.json``, ``best.yaml`` (the source file with
   each space replaced by its chosen value), ``best.keras`` and ``results.png``.
-- :func:`load_data`, :func:`compile_model`: trials use ``archspec.train``'s data sources,
-  splits, optimizer, loss and metrics, so a trial trains as ``archspec train`` would.
+- :func:`load_data`: a data source split as ``archspec train`` splits it.
 """
 
 from __future__ import annotations
 
 import importlib
 
-# `freeze` is both a submodule and its function: bind the function now, or importing the
-# submodule later would leave the module object under that name.
+# `freeze` and `search` are both submodules and their functions: bind the functions now, or
+# importing the submodules later would leave the module objects under those names.
 from archspec.tune.freeze import freeze  # pure Python
+from archspec.tune.search import SearchResult, load_data, search  # pure Python until called
 
 #: public name -> the submodule that defines it. Imported on first use (PEP 562), so reading a
 #: search's results (``archspec tune --summary``) does not import keras-tuner and TensorFlow.
 _EXPORTS = {
     "Budget": "budget", "memory_bytes": "budget", "parse_size": "budget",
-    "PROJECT": "common", "RECORD": "common", "TUNERS": "common", "compile_model": "common",
-    "load_data": "common", "train_config": "common",
+    "PROJECT": "layout", "RECORD": "layout", "TUNERS": "layout",
     "HyperModel": "hypermodel", "find_conditions": "hypermodel",
     "format_table": "results", "results_table": "results", "write_results": "results",
     "BayesianOptimization": "trials", "Hyperband": "trials", "RandomSearch": "trials",
     "make_strategy": "trials", "make_tuner": "trials",
 }
-__all__ = [*_EXPORTS, "freeze"]
+__all__ = [*_EXPORTS, "freeze", "search", "SearchResult", "load_data"]
 
 
 def __getattr__(name: str):

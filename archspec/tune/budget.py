@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from archspec.errors import SpecError, command_line
 
-from archspec.errors import Loc, SpecError  # noqa: E402
 
 @dataclass(frozen=True)
 class Budget:
@@ -52,7 +50,7 @@ def parse_size(text: str | int | None, what: str) -> int | None:
             except ValueError:
                 break
     raise SpecError(f"`--{what}` must be a number with an optional unit (k, M, G, KiB, MiB, GiB)",
-                    Loc("<command line>", 0, 0, f"--{what}"), received=text)
+                    command_line(f"--{what}"), received=text)
 
 
 def _human(n: float) -> str:
@@ -60,6 +58,3 @@ def _human(n: float) -> str:
         if abs(n) >= size:
             return f"{n / size:.3g}{unit}"
     return str(int(n))
-
-
-# ---------------------------------------------------------------------------------------- hypermodel

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from archspec.errors import SpecError
+from archspec.errors import Loc, SpecError
 from archspec.spec import Spec
+from archspec.spec.space import default_chooser, parse_space
+from archspec.spec.load import plain
 
 if TYPE_CHECKING:  # no keras-tuner import at run time
     from archspec.tune.hypermodel import HyperModel
@@ -20,11 +22,10 @@ def freeze(hypermodel: HyperModel, values: dict, *, header: str = "") -> tuple[s
     resolve to the same graph; otherwise the fully resolved YAML (``Spec.to_yaml``). A Hyperband
     trial's ``tuner/epochs`` becomes ``train.epochs``. Returns ``(text, resolved spec)``.
     """
-    spec = hypermodel.with_values(values)
+    spec, taken = hypermodel.resolve_values(values)
     epochs = values.get("tuner/epochs")
-    text = None
     try:
-        text = _freeze_source(hypermodel.spec, spec, epochs)
+        text = _freeze_source(hypermodel.spec, spec, taken, epochs)
     except _CannotFreeze:
         text = None
     if text is None:
@@ -39,7 +40,9 @@ class _CannotFreeze(Exception):
     pass
 
 
-def _freeze_source(source: Spec, chosen: Spec, epochs) -> str | None:
+def _freeze_source(source: Spec, chosen: Spec, taken: dict, epochs) -> str:
+    """The source text with each space replaced by its value in ``taken`` (a space the resolved
+    spec did not meet, e.g. under another choice: its default); raises _CannotFreeze."""
     import yaml
 
     path = Path(source.path)
@@ -51,7 +54,6 @@ def _freeze_source(source: Spec, chosen: Spec, epochs) -> str | None:
         if s.loc is None or Path(s.loc.file).resolve() != path.resolve():
             raise _CannotFreeze("a space lives in another file")
         by_loc[(s.loc.line, s.loc.col)] = s
-    taken = chosen.chosen  # name -> value, attached by HyperModel.with_values
     edits = []
     done = []
     root = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -62,7 +64,7 @@ def _freeze_source(source: Spec, chosen: Spec, epochs) -> str | None:
             if "hp" in keys:
                 at = (node.start_mark.line + 1, node.start_mark.column + 1)
                 space = by_loc.get(at)
-                value = taken[space.name] if space else _node_default(text, node)
+                value = taken[space.name] if space else _default(text, node, path)
                 if trail == ("train", "epochs") and epochs is not None:
                     value = int(epochs)
                     done.append(trail)
@@ -96,13 +98,16 @@ def _end_index(text: str, node) -> int:
     return end
 
 
-def _node_default(text: str, node):
+def _default(text: str, node, path: Path):
+    """The default of a space the resolved spec did not meet, as the spec language takes it."""
     import yaml
 
     raw = yaml.safe_load(text[node.start_mark.index:_end_index(text, node)]) or {}
-    if "default" in raw:
-        return raw["default"]
-    return {"choice": (raw.get("values") or [None])[0], "bool": False}.get(raw.get("hp"), raw.get("min"))
+    loc = Loc(str(path), node.start_mark.line + 1, node.start_mark.column + 1)
+    try:
+        return default_chooser(parse_space(raw, "", loc))
+    except SpecError as err:  # e.g. an expression in the space, evaluated only when met
+        raise _CannotFreeze(str(err)) from None
 
 
 def _flow(value) -> str:
@@ -116,6 +121,7 @@ def _check_frozen(text: str, path: Path, chosen: Spec, epochs) -> None:
 
     def no_space(space):
         raise _CannotFreeze(f"space `{space.name}` left in the frozen file")
+
     try:
         frozen = Spec(load_document(str(path), text=text), chosen.overrides, no_space)
     except SpecError as err:
@@ -125,13 +131,6 @@ def _check_frozen(text: str, path: Path, chosen: Spec, epochs) -> None:
     train = dict(chosen.train or {})
     if epochs is not None and train:
         train["epochs"] = int(epochs)
-    if not same or _plain(frozen.train) != _plain(train or chosen.train):
+    if not same or plain(frozen.train) != plain(train or chosen.train):
         raise _CannotFreeze("the frozen file resolves differently")
 
-
-def _plain(v):
-    if isinstance(v, dict):
-        return {k: _plain(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [_plain(x) for x in v]
-    return v

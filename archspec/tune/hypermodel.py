@@ -1,25 +1,39 @@
-"""`HyperModel`: a spec's search spaces as keras-tuner hyperparameters (conditional scopes included)."""
+"""`HyperModel`: a spec's search spaces as keras-tuner hyperparameters (conditional scopes included).
+
+A trial builds and compiles exactly as ``archspec train`` does: the precision policy of
+:mod:`archspec.train.precision` and :func:`archspec.train.compile.compile_model`, from the
+trial's resolved ``train:`` section.
+"""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-from typing import Any
 import contextlib
 import json
 import time
 import warnings
+from pathlib import Path
+from typing import Any
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras_tuner as kt
 
-import keras_tuner as kt  # noqa: E402
+from archspec.errors import SpecError
+from archspec.spec import Spec, load
+from archspec.spec.space import Space
+from archspec.train.config import TrainConfig
+from archspec.train.graphs import released
+from archspec.tune.budget import Budget
 
-from archspec.errors import SpecError  # noqa: E402
-from archspec.spec import Spec, load  # noqa: E402
-from archspec.spec.space import Space  # noqa: E402
-from archspec.train.graphs import released  # noqa: E402
-from archspec.tune.budget import Budget  # noqa: E402
-from archspec.tune.common import _OPTIMIZER_WARNING, compile_model, train_config  # noqa: E402
+#: what keras-tuner's ``load_model`` (and Keras) warn when a model is loaded before it trained
+OPTIMIZER_WARNING = "Skipping variable loading for optimizer"
+
+
+@contextlib.contextmanager
+def quiet_optimizer_warning():
+    """Hide :data:`OPTIMIZER_WARNING` inside the block."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=OPTIMIZER_WARNING)
+        yield
+
 
 def _declare(hp, space: Space):
     """Register ``space`` on keras-tuner's ``hp`` and return its value (None when inactive)."""
@@ -64,8 +78,9 @@ class HyperModel(kt.HyperModel):
         **params: parameter overrides, as in :func:`archspec.load`.
 
     ``build(hp)`` resolves the spec with ``hp`` choosing each value, builds the Keras model and
-    compiles it from the spec's ``train`` section (optimizer, learning_rate, loss, metrics);
-    ``fit`` takes ``batch_size`` and ``epochs`` from there unless the tuner passes them.
+    compiles it from the resolved ``train`` section as ``archspec train`` does (precision,
+    optimizer and schedule, loss, metrics, XLA, steps per execution); ``fit`` takes
+    ``batch_size`` and ``epochs`` from there unless the tuner passes them.
 
     Example:
         >>> hm = HyperModel("architectures/search/lenet_search.yaml")   # doctest: +SKIP
@@ -83,7 +98,8 @@ class HyperModel(kt.HyperModel):
         self.budget = budget or Budget()
         self.declare_only = False  # set by the tuners while keras-tuner explores the space
         self.fit_seconds = 0.0     # time spent in the last `fit`, for overhead accounting
-        self.steps_per_epoch = 1   # for learning-rate schedules; set by the CLI from the data
+        self.steps_per_epoch = 1   # for schedules and steps per execution; set by search() from the data
+        self.validation_steps: int | None = None
         self._conditions: dict | None = None
         self._cache: tuple | None = None
 
@@ -110,15 +126,18 @@ class HyperModel(kt.HyperModel):
 
     def with_values(self, values: dict) -> Spec:
         """The spec resolved with fixed hyperparameter values (others: their defaults)."""
+        return self.resolve_values(values)[0]
+
+    def resolve_values(self, values: dict) -> tuple[Spec, dict]:
+        """The spec resolved with fixed hyperparameter values, and the value each space took
+        (``{space name: value}``; a space not in ``values``: its default)."""
         taken: dict = {}
 
         def choose(space: Space):
             value = _from_hp(space, values[space.name]) if space.name in values else space.default
             return taken.setdefault(space.name, value)
 
-        spec = Spec(self.spec.document, self.spec.overrides, choose)
-        spec.chosen = taken
-        return spec
+        return Spec(self.spec.document, self.spec.overrides, choose), taken
 
     @property
     def conditions(self) -> dict:
@@ -138,22 +157,30 @@ class HyperModel(kt.HyperModel):
         reason = self.budget.check(spec.analyze())
         if reason:
             raise kt.errors.FailedTrialError(reason)
-        import archspec
+        from archspec.builder import build
+        from archspec.train import precision
+        from archspec.train.compile import compile_model
 
-        model = archspec.build(spec)
-        compile_model(model, spec.train, steps_per_epoch=self.steps_per_epoch)
+        import tensorflow as tf
+
+        cfg = TrainConfig.from_sources(spec.train)
+        model = precision.build_model(lambda: build(spec), precision.choose_precision(cfg.precision))
+        # keras-tuner builds inside its distribution strategy's scope; Keras' multi-step loop fails
+        # under MirroredStrategy (archspec.train.execution): one step per call with several replicas
+        one_replica = tf.distribute.get_strategy().num_replicas_in_sync == 1
+        compile_model(model, cfg, steps_per_epoch=self.steps_per_epoch, validation_steps=self.validation_steps,
+                      group_steps=one_replica)
         return model
 
     def fit(self, hp, model, *args, **kwargs):
-        cfg = train_config(self.resolve(hp).train)
+        cfg = TrainConfig.from_sources(self.resolve(hp).train)
         kwargs.setdefault("batch_size", cfg.batch_size)
         kwargs.setdefault("epochs", cfg.epochs)
         kwargs.setdefault("verbose", 0)
         t0 = time.perf_counter()
         # released(): without it TensorFlow keeps every trial's traced graphs for good, whatever
         # keras-tuner tuner drives this hypermodel (see archspec.train.graphs)
-        with warnings.catch_warnings(), released():
-            warnings.filterwarnings("ignore", message=_OPTIMIZER_WARNING)
+        with quiet_optimizer_warning(), released():
             history = model.fit(*args, **kwargs)
         self.fit_seconds = time.perf_counter() - t0
         return history

@@ -1,20 +1,21 @@
-"""A search's results: the table (CSV/JSON), the plot, the best model and the frozen best spec."""
+"""A search's results: the table (CSV/JSON), the plot, the best model and the frozen best spec.
+
+Reading them (:func:`results_table`, :func:`format_table`) is pure Python: ``archspec tune
+--summary`` imports no TensorFlow. A trial's record (``archspec.json``) says whether the budget
+rejected it in its own field, ``rejected``; ``status`` is for people.
+"""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 import csv
 import io
 import json
 import math
-import warnings
+from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from archspec import faults  # noqa: E402
-from archspec.train.artifacts import atomic_write, save_model  # noqa: E402
-from archspec.tune.common import PROJECT, RECORD, _OPTIMIZER_WARNING  # noqa: E402
+import archspec.faults as faults
+from archspec.train.artifacts import atomic_write, save_model
+from archspec.tune.layout import PROJECT, RECORD
 
 
 def results_table(directory: str | Path) -> list[dict]:
@@ -33,16 +34,34 @@ def results_table(directory: str | Path) -> list[dict]:
         values = dict(trial.get("hyperparameters", {}).get("values", {}))
         epochs = values.pop("tuner/epochs", None)
         values = {k: v for k, v in values.items() if not k.startswith("tuner/")}
-        status = rec.get("status", "").startswith("rejected") and rec["status"] or \
-            str(trial.get("status", "")).lower()
-        score = trial.get("score")
-        rows.append({"trial_id": trial.get("trial_id", tdir.name[6:]), "status": status,
-                     "objective": None if status.startswith("rejected") else score,
+        rejected = bool(rec.get("rejected"))
+        status = rec["status"] if rejected else str(trial.get("status", "")).lower()
+        rows.append({"trial_id": trial.get("trial_id", tdir.name[6:]), "status": status, "rejected": rejected,
+                     "objective": None if rejected else trial.get("score"),
                      "params": rec.get("params"), "macs": rec.get("macs"),
                      "memory": rec.get("memory"), "epochs": epochs,
                      "trial_seconds": rec.get("trial_seconds"),
                      "fit_seconds": rec.get("fit_seconds"), "values": values})
     return rows
+
+
+def trial_line(trial_dir: str, trial, objective: str) -> str:
+    """One readable line per finished trial."""
+    try:
+        rec = json.loads((Path(trial_dir) / RECORD).read_text())
+    except (OSError, ValueError):
+        rec = {}
+    status = rec.get("status") or str(trial.status).lower()
+    values = {k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")}
+    shown = " ".join(f"{k}={fmt_value(v)}" for k, v in values.items())
+    epochs = trial.hyperparameters.values.get("tuner/epochs")
+    if rec.get("rejected"):
+        return f"trial {trial.trial_id}: {status} ({shown})"
+    score = "n/a" if trial.score is None else f"{trial.score:.4f}"
+    return (f"trial {trial.trial_id}: {objective}={score} {status}"
+            + (f" epochs={epochs}" if epochs is not None else "")
+            + (f" params={rec['params']:,} MACs={rec['macs']:,}" if "params" in rec else "")
+            + (f" {rec['trial_seconds']:.1f}s" if "trial_seconds" in rec else "") + f" | {shown}")
 
 
 def format_table(rows: list[dict]) -> str:
@@ -55,12 +74,13 @@ def format_table(rows: list[dict]) -> str:
                       "" if r["params"] is None else f"{r['params']:,}",
                       "" if r["macs"] is None else f"{r['macs']:,}",
                       "" if r["epochs"] is None else str(r["epochs"])]
-                     + [_fmt(r["values"].get(n, "")) for n in names])
+                     + [fmt_value(r["values"].get(n, "")) for n in names])
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines)
 
 
-def _fmt(v) -> str:
+def fmt_value(v) -> str:
+    """A hyperparameter value as the tables show it (floats to 4 significant digits)."""
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
@@ -105,8 +125,9 @@ def influence(rows: list[dict]) -> list[tuple[str, float]]:
     return sorted(out, key=lambda t: -t[1])
 
 
-def write_plot(rows: list[dict], path: Path, objective: str, top: int = 2) -> None:
-    """Objective per trial, and objective against the most influential hyperparameters."""
+def write_plot(rows: list[dict], path: Path, objective: str, direction: str, top: int = 2) -> None:
+    """Objective per trial (the best marked; ``direction``: ``min`` or ``max``), and objective
+    against the most influential hyperparameters."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -117,11 +138,11 @@ def write_plot(rows: list[dict], path: Path, objective: str, top: int = 2) -> No
                              squeeze=False)
     ax = axes[0][0]
     done = [(i, r) for i, r in enumerate(rows) if r["objective"] is not None]
-    rejected = [i for i, r in enumerate(rows) if r["status"].startswith("rejected")]
+    rejected = [i for i, r in enumerate(rows) if r["rejected"]]
     ax.plot([i for i, _ in done], [r["objective"] for _, r in done], "o", label="trial")
     if done:
-        best = max(done, key=lambda t: t[1]["objective"]) if "loss" not in objective else \
-            min(done, key=lambda t: t[1]["objective"])
+        pick = max if direction == "max" else min
+        best = pick(done, key=lambda t: t[1]["objective"])
         ax.plot([best[0]], [best[1]["objective"]], "r*", ms=14, label="best")
     if rejected:
         ax.plot(rejected, [min([r["objective"] for _, r in done] or [0])] * len(rejected), "kx",
@@ -149,16 +170,16 @@ def write_results(tuner, out: str | Path | None = None, *, with_model: bool = Tr
     ``epochs``: the epochs each trial trained when not the spec's ``train.epochs`` (written
     into best.yaml so that training it from scratch repeats the trial).
     """
-    from archspec.tune.trials import repair_records
+    from archspec.tune.freeze import freeze
+    from archspec.tune.hypermodel import quiet_optimizer_warning
 
     out = Path(out or Path(tuner.project_dir).parent)
     out.mkdir(parents=True, exist_ok=True)
-    repair_records(tuner)
     rows = results_table(out if (out / PROJECT).exists() else Path(tuner.project_dir).parent)
     write_table(rows, out)
     paths = {"csv": out / "results.csv", "json": out / "results.json"}
-    objective = tuner.oracle.objective.name
-    write_plot(rows, out / "results.png", objective)
+    objective = tuner.oracle.objective
+    write_plot(rows, out / "results.png", objective.name, objective.direction)
     paths["png"] = out / "results.png"
     best = [t for t in tuner.oracle.get_best_trials(1) if t.status == "COMPLETED"]
     if not best:
@@ -167,15 +188,11 @@ def write_results(tuner, out: str | Path | None = None, *, with_model: bool = Tr
     values = dict(trial.hyperparameters.values)
     if epochs is not None:
         values.setdefault("tuner/epochs", epochs)
-    from archspec.tune.freeze import freeze
-
-    hm = tuner.hypermodel
-    text, spec = freeze(hm, values, header=f"trial {trial.trial_id}: {objective}={trial.score:.4f}")
+    text, spec = freeze(tuner.hypermodel, values, header=f"trial {trial.trial_id}: {objective.name}={trial.score:.4f}")
     atomic_write(out / "best.yaml", text)
     paths["yaml"] = out / "best.yaml"
     if with_model:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=_OPTIMIZER_WARNING)
+        with quiet_optimizer_warning():
             model = tuner.load_model(trial)
         if getattr(model, "optimizer", None) is not None and not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)  # so best.keras reloads quietly
@@ -185,5 +202,3 @@ def write_results(tuner, out: str | Path | None = None, *, with_model: bool = Tr
                      "params": spec.analyze().total_params}
     return paths
 
-
-# ---------------------------------------------------------------------------------------- freeze

@@ -8,24 +8,18 @@ import json
 import os
 import time
 from pathlib import Path
-import warnings
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras_tuner as kt
 
-import keras_tuner as kt  # noqa: E402
-
-from archspec import faults  # noqa: E402
-from archspec.errors import Loc, SpecError  # noqa: E402
-from archspec.train.artifacts import write_json  # noqa: E402
-from archspec.tune.budget import Budget, memory_bytes  # noqa: E402
-from archspec.tune.common import PROJECT, RECORD, TUNERS, _OPTIMIZER_WARNING, train_config  # noqa: E402
-from archspec.tune.hypermodel import HyperModel  # noqa: E402
-from archspec.tune.results import _fmt  # noqa: E402
-
-
-
-
-# ---------------------------------------------------------------------------------------- budget
+import archspec.faults as faults
+from archspec.errors import SpecError, command_line
+from archspec.train.artifacts import write_json
+from archspec.train.compile import direction
+from archspec.train.config import TrainConfig
+from archspec.tune.budget import Budget, memory_bytes
+from archspec.tune.hypermodel import HyperModel, quiet_optimizer_warning
+from archspec.tune.layout import PROJECT, RECORD, TUNERS
+from archspec.tune.results import trial_line
 
 
 class _Trials:
@@ -74,15 +68,14 @@ class _Trials:
         hm: HyperModel = self.hypermodel
         record = static_record(hm, trial)
         record.update(pid=os.getpid(), started=time.time())
-        if record["status"] != "completed":  # over budget: rejected before any Keras object
+        if record["rejected"]:  # over budget: rejected before any Keras object
             record.update(trial_seconds=time.perf_counter() - t0, fit_seconds=0.0)
             self._record(trial, record)
             return {self.oracle.objective.name: self._worst()}
         # keras-tuner's _try_build clears the Keras session and collects garbage before building:
         # nothing of the previous trial's model is kept (see scripts/bench_tune.py --memory)
         hm.fit_seconds = 0.0
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=_OPTIMIZER_WARNING)
+        with quiet_optimizer_warning():
             result = super().run_trial(trial, *args, **kwargs)
         record.update(trial_seconds=time.perf_counter() - t0, fit_seconds=hm.fit_seconds)
         faults.point("tune.trial_trained")
@@ -106,10 +99,11 @@ class _Trials:
 
 def static_record(hm: HyperModel, trial) -> dict:
     """The part of a trial's record that follows from its values alone: parameters, MACs,
-    memory, and whether the budget rejects it (``status``)."""
+    memory, and whether the budget rejects it (``rejected``; ``status`` says why)."""
     a = hm.resolve(trial.hyperparameters).analyze()
+    reason = hm.budget.check(a)
     return {"trial_id": trial.trial_id, "params": a.total_params, "macs": a.macs,
-            "memory": memory_bytes(a), "status": hm.budget.check(a) or "completed"}
+            "memory": memory_bytes(a), "status": reason or "completed", "rejected": reason is not None}
 
 
 def repair_records(tuner) -> list[str]:
@@ -139,25 +133,6 @@ def _readable(path: Path) -> bool:
         return False
 
 
-def trial_line(trial_dir: str, trial, objective: str) -> str:
-    """One readable line per finished trial."""
-    try:
-        rec = json.loads((Path(trial_dir) / RECORD).read_text())
-    except (OSError, ValueError):
-        rec = {}
-    status = rec.get("status") or str(trial.status).lower()
-    values = {k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")}
-    shown = " ".join(f"{k}={_fmt(v)}" for k, v in values.items())
-    epochs = trial.hyperparameters.values.get("tuner/epochs")
-    if status.startswith("rejected"):
-        return f"trial {trial.trial_id}: {status} ({shown})"
-    score = "n/a" if trial.score is None else f"{trial.score:.4f}"
-    return (f"trial {trial.trial_id}: {objective}={score} {status}"
-            + (f" epochs={epochs}" if epochs is not None else "")
-            + (f" params={rec['params']:,} MACs={rec['macs']:,}" if "params" in rec else "")
-            + (f" {rec['trial_seconds']:.1f}s" if "trial_seconds" in rec else "") + f" | {shown}")
-
-
 class RandomSearch(_Trials, kt.RandomSearch):
     """keras-tuner's RandomSearch with archspec's budget, records and session clearing."""
 
@@ -179,10 +154,10 @@ def make_tuner(hypermodel: HyperModel, tuner: str = "random", *, directory: str 
     ``overwrite=False`` (the default) resumes a search found in ``directory``: completed trials
     are kept, the one that was running is run again. ``strategy`` (a ``tf.distribute``
     strategy) is the strategy each trial builds and trains under. ``max_epochs`` (Hyperband)
-    defaults to the spec's ``train.epochs``.
+    defaults to the spec's ``train.epochs``. The objective is minimized when it is a loss or
+    an error (:func:`archspec.train.compile.direction`), else maximized.
     """
-    direction = "min" if "loss" in objective or objective.endswith("error") else "max"
-    common = dict(objective=kt.Objective(objective, direction), directory=str(directory),
+    common = dict(objective=kt.Objective(objective, direction(objective) or "max"), directory=str(directory),
                   project_name=PROJECT, overwrite=overwrite, seed=seed, budget=budget,
                   distribution_strategy=strategy, **kwargs)
     if tuner == "random":
@@ -190,10 +165,10 @@ def make_tuner(hypermodel: HyperModel, tuner: str = "random", *, directory: str 
     if tuner == "bayesian":
         return BayesianOptimization(hypermodel, max_trials=max_trials, **common)
     if tuner == "hyperband":
-        cfg = train_config(hypermodel.spec.train)
+        cfg = TrainConfig.from_sources(hypermodel.spec.train)
         epochs = max_epochs or cfg.epochs
         return Hyperband(hypermodel, max_epochs=max(epochs, 2), **common)
-    raise SpecError(f"unknown tuner `{tuner}`", Loc("<command line>", 0, 0, "--tuner"),
+    raise SpecError(f"unknown tuner `{tuner}`", command_line("--tuner"),
                     received=tuner, hint="tuners: " + ", ".join(TUNERS))
 
 
@@ -209,7 +184,7 @@ def make_strategy(name: str | None):
     from archspec.train.strategy import make_strategy as train_strategy
 
     kind, _, n = name.partition(":")
-    loc = Loc("<command line>", 0, 0, "--strategy")
+    loc = command_line("--strategy")
     if kind not in STRATEGIES or (n and (kind != "mirrored" or not n.isdigit())):
         raise SpecError(f"unknown strategy `{name}`", loc,
                         hint="strategies: " + ", ".join(STRATEGIES) + ", mirrored:N (N logical CPUs)")
@@ -217,5 +192,3 @@ def make_strategy(name: str | None):
         configure_logical_cpus(int(n))
     return train_strategy(kind, loc)
 
-
-# ---------------------------------------------------------------------------------------- results

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from archspec.errors import Loc, SpecError
+from archspec.errors import Loc, RunError, SpecError
 from archspec.spec import loads
-from archspec.cli.train import make_parser, overrides_from_args, split_sets
-from archspec.train.config import TrainConfig
+from archspec.cli._common import parse_sets
+from archspec.cli.train import make_parser, overrides_from_args
+from archspec.train.config import EarlyStopping, Metric, Optimizer, Schedule, TrainConfig
 
 TINY = """\
 name: tiny
@@ -29,7 +30,7 @@ def test_defaults_and_spec_values_with_expressions():
     spec = spec_with("  epochs: 3\n  optimizer: {name: sgd, learning_rate: \"${lr * 2}\", momentum: 0.9}\n")
     cfg = TrainConfig.from_sources(spec.train)
     assert cfg.epochs == 3 and cfg.batch_size == 32 and cfg.data == "sklearn:digits"
-    assert cfg.optimizer == {"name": "sgd", "learning_rate": 0.1, "momentum": 0.9}
+    assert cfg.optimizer == Optimizer("sgd", 0.1, {"momentum": 0.9})
     assert cfg.loc("optimizer.momentum").line == 10
     assert cfg.loc("epochs").file == "tiny.yaml"
 
@@ -63,16 +64,33 @@ def test_command_line_overrides_the_spec():
     spec = spec_with("  epochs: 3\n  optimizer: {name: sgd, learning_rate: 0.1}\n")
     args = make_parser().parse_args(["train", "x.yaml", "--epochs", "5", "--lr", "0.5",
                                      "--set", "train.optimizer.momentum=0.9", "--set", "classes=10"])
-    params, sets = split_sets(args.set)
-    assert params == ["classes=10"]
+    params, sets = parse_sets(args.set)
+    assert params == {"classes": 10}
     cfg = TrainConfig.from_sources(spec.train, {**sets, **overrides_from_args(args)})
     assert cfg.epochs == 5
-    assert cfg.optimizer == {"name": "sgd", "learning_rate": 0.5, "momentum": 0.9}
+    assert cfg.optimizer == Optimizer("sgd", 0.5, {"momentum": 0.9})
     assert cfg.loc("epochs").file == "<command line>" and cfg.loc("epochs").path == "--epochs"
 
 
+def test_values_are_typed_once_and_round_trip():
+    """from_sources checks each value into its type; to_dict writes a section that reads back the same."""
+    cfg = TrainConfig.from_sources(spec_with(
+        "  optimizer: sgd\n  metrics: [accuracy, {name: auc, num_thresholds: 10}]\n  early_stopping: true\n"
+        "  schedule: {name: step, boundaries: [1], values: [0.1, 0.01]}\n").train)
+    assert cfg.optimizer == Optimizer("sgd", None, {})  # None: the Keras class's own learning rate
+    assert cfg.metrics == (Metric("accuracy"), Metric("auc", {"num_thresholds": 10}))
+    assert cfg.early_stopping == EarlyStopping(monitor="val_loss", patience=5)
+    assert cfg.schedule == Schedule("piecewise", 0, (1,), (0.1, 0.01))
+    assert TrainConfig.from_sources(cfg.to_dict()) == cfg
+    with pytest.raises(SpecError, match="`learning_rate` must be a number") as err:
+        TrainConfig.from_sources(spec_with("  optimizer: {name: sgd, learning_rate: fast}\n").train)
+    assert err.value.loc.line == 9
+    with pytest.raises(SpecError, match="unknown early stopping mode `maximum`"):
+        TrainConfig.from_sources({"early_stopping": {"mode": "maximum"}})
+
+
 def test_set_of_unknown_train_field():
-    _, sets = split_sets(["train.bach_size=8"])
+    _, sets = parse_sets(["train.bach_size=8"])
     with pytest.raises(SpecError, match="unknown train field `bach_size`") as err:
         TrainConfig.from_sources(None, sets)
     assert err.value.loc.file == "<command line>" and "`batch_size`" in err.value.hint
@@ -80,7 +98,7 @@ def test_set_of_unknown_train_field():
 
 # ------------------------------------------------------------------ Keras objects (import keras)
 def test_optimizer_names_and_arguments(keras):
-    from archspec.train.objects import make_optimizer
+    from archspec.train.compile import make_optimizer
 
     cfg = TrainConfig.from_sources(spec_with("  optimizer: {name: sgd, learning_rate: 0.1, momentum: 0.9}\n").train)
     opt = make_optimizer(cfg, 10)
@@ -96,7 +114,7 @@ def test_optimizer_names_and_arguments(keras):
 
 
 def test_schedules_count_epochs_in_steps(keras):
-    from archspec.train.objects import make_optimizer
+    from archspec.train.compile import make_optimizer
 
     cfg = TrainConfig.from_sources(spec_with(
         "  optimizer: {name: sgd, learning_rate: 0.1}\n"
@@ -114,7 +132,7 @@ def test_schedules_count_epochs_in_steps(keras):
 
 
 def test_loss_and_metric_names(keras):
-    from archspec.train.objects import make_loss, make_metrics
+    from archspec.train.compile import make_loss, make_metrics
 
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
     loss = make_loss(TrainConfig(), model)
@@ -126,6 +144,19 @@ def test_loss_and_metric_names(keras):
         make_metrics(TrainConfig.from_sources({"metrics": ["acuracy"]}), loss)
     names = [m.name for m in make_metrics(TrainConfig.from_sources({"metrics": ["accuracy", "top5"]}), loss)]
     assert names == ["accuracy", "top5"]
+    # the accuracy class follows the labels the loss takes (an explicit table, not the class name)
+    metrics = make_metrics(TrainConfig.from_sources({"metrics": ["accuracy", "top5"]}), keras.losses.BinaryCrossentropy())
+    assert type(metrics[0]).__name__ == "BinaryAccuracy"
+    metrics = make_metrics(TrainConfig.from_sources({"metrics": ["accuracy", "top5"]}), keras.losses.MeanSquaredError())
+    assert [type(m).__name__ for m in metrics] == ["CategoricalAccuracy", "TopKCategoricalAccuracy"]
+
+
+def test_monitored_metric_directions():
+    from archspec.train.compile import direction
+
+    assert [direction(n) for n in ("val_loss", "loss", "val_mae", "mean_squared_error")] == ["min"] * 4
+    assert [direction(n) for n in ("val_accuracy", "acc", "val_auc", "top5")] == ["max"] * 4
+    assert direction("val_my_metric") is None  # the caller's default (min for the best epoch)
 
 
 # ------------------------------------------------------------------ data sources
@@ -170,6 +201,10 @@ def test_npz_source(tmp_path):
     assert err.value.received == ["x"]
     with pytest.raises(SpecError, match="does not exist"):
         load_data(f"npz:{tmp_path}/nope.npz", TrainConfig(), Loc())
+    (tmp_path / "torn.npz").write_bytes(b"PK\x03\x04 not a zip file")  # a run-time failure, not a mistake
+    with pytest.raises(RunError, match=r"cannot read the npz file .*torn\.npz") as err:
+        load_data(f"npz:{tmp_path}/torn.npz", TrainConfig(), Loc())
+    assert "np.savez" in err.value.hint
 
 
 def test_unknown_sources():
@@ -184,7 +219,7 @@ def test_unknown_sources():
 
 
 def test_keras_dataset_offline_names_the_cache(tmp_path, monkeypatch):
-    """Offline and not cached: a SpecError naming the cache path (no traceback)."""
+    """Offline and not cached: a RunError (no mistake in the spec) naming the cache path (no traceback)."""
     from archspec.train.data import load_data
 
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "kh"))
@@ -195,7 +230,7 @@ def test_keras_dataset_offline_names_the_cache(tmp_path, monkeypatch):
                         "Temporary failure in name resolution")
 
     monkeypatch.setattr("keras.src.datasets.fashion_mnist.get_file", offline)
-    with pytest.raises(SpecError, match="not in the Keras cache") as err:
+    with pytest.raises(RunError, match="not in the Keras cache") as err:
         load_data("keras:fashion_mnist", TrainConfig(), Loc())
     assert str(tmp_path / "kh" / "datasets") in err.value.format()
 

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from archspec.train import TrainConfig, evaluate_run, train, train_spec
+from archspec.train import TrainConfig, evaluate_run, fit, train
 
 SPEC = """\
 name: tiny
@@ -47,7 +47,7 @@ def test_spec_run_writes_every_artifact(tmp_path, keras):
     from archspec.spec import loads
 
     spec = loads(SPEC, file="tiny.yaml")
-    result = train_spec(spec, output=tmp_path, verbose=0, log=quiet)
+    result = fit(spec, output=tmp_path, verbose=0, log=quiet)
     assert result.status == "completed" and result.loop == "fit" and result.replicas == 1
     for name in ("model.keras", "best.keras", "spec.yaml", "history.csv", "history.json", "metrics.json",
                  "curves.png", "run.json", "tensorboard", "backup"):

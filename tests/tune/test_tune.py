@@ -86,6 +86,27 @@ def test_a_space_under_a_choice_is_conditional():
     assert blocks.build(hp) is None
 
 
+def test_a_trial_compiles_as_archspec_train_does(keras):
+    """One compile route: a trial's optimizer, schedule and steps per execution come from its
+    resolved `train:` section through archspec.train.compile.compile_model."""
+    spec = archspec.loads(BLOCKS + "train:\n"
+                          "  optimizer: {name: sgd, momentum: 0.9,\n"
+                          "              learning_rate: {hp: float, min: 0.01, max: 0.1, default: 0.05}}\n"
+                          "  schedule: {name: constant, warmup_epochs: 1}\n"
+                          "  steps_per_execution: 2\n")
+    hm = tune.HyperModel(spec)
+    hm.steps_per_epoch = 10
+    hp = kt.HyperParameters()
+    hp.Float("train.optimizer.learning_rate", 0.01, 0.1, default=0.05)
+    hp.values["train.optimizer.learning_rate"] = 0.08
+    model = hm.build(hp)
+    opt = model.optimizer
+    assert type(opt).__name__ == "SGD" and float(opt.momentum) == pytest.approx(0.9)
+    assert type(opt._learning_rate).__name__ == "LinearWarmup"  # the schedule applies in a search
+    assert float(opt._learning_rate(100)) == pytest.approx(0.08)  # the trial's learning rate
+    assert model.steps_per_execution == 2
+
+
 @pytest.mark.parametrize("space, match", [
     ("{hp: int, min: 8, max: 4}", r"`min` \(8\) is greater than `max` \(4\)"),
     ("{hp: choice, values: []}", "non-empty list `values`"),

@@ -1,0 +1,14 @@
+"""The files of a search directory (pure Python: reading a search's results imports no TensorFlow).
+
+::
+
+    DIRECTORY/
+      trials/trial_N/trial.json      keras-tuner's trial (values, status, score)
+      trials/trial_N/archspec.json   archspec's record: params, MACs, memory, budget, timings
+      results.csv/.json/.png         the table of every trial, and its plot
+      best.yaml, best.keras          the best trial's frozen spec and model
+"""
+
+TUNERS = ("random", "bayesian", "hyperband")
+RECORD = "archspec.json"          # per trial, next to keras-tuner's trial.json
+PROJECT = "trials"                # keras-tuner's project_name inside the search directory

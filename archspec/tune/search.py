@@ -1,0 +1,117 @@
+"""``search``: one call from a spec with search spaces to the results of a keras-tuner search.
+
+The strategy (before any other TensorFlow op), the :class:`HyperModel`, the tuner, the data (as
+``archspec train`` splits it), the search itself, then the results: ``results.csv/json/png``,
+``best.yaml`` and ``best.keras``. ``archspec tune`` is this function and a table printed.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from archspec.errors import SpecError, command_line
+from archspec.spec import Spec, load
+from archspec.train.config import TrainConfig
+from archspec.tune.budget import Budget
+
+
+@dataclass
+class SearchResult:
+    """What :func:`search` did. A keras-tuner worker (``KERASTUNER_TUNER_ID`` other than
+    ``chief``) only runs trials: its ``worker`` is that id, and ``rows`` and ``paths`` are empty."""
+
+    directory: Path
+    rows: list = field(default_factory=list)   # results_table(directory): one row per trial
+    paths: dict = field(default_factory=dict)  # what write_results wrote: csv, json, png, yaml, keras
+    best: dict | None = None                   # {trial_id, score, params} of the best trial
+    objective: str = "val_accuracy"
+    seconds: float = 0.0
+    worker: str | None = None
+    tuner: object = None
+
+
+def search(spec: Spec | str | Path, *, directory: str | Path, tuner: str = "random", max_trials: int = 10,
+           max_epochs: int | None = None, epochs: int | None = None, budget: Budget | None = None,
+           data: str | None = None, strategy=None, objective: str = "val_accuracy", seed: int = 0,
+           overwrite: bool = False, write_model: bool = True, log: bool = True) -> SearchResult:
+    """Search the spaces of ``spec`` (a :class:`~archspec.spec.Spec` or a path) with keras-tuner.
+
+    Args:
+        directory: where the search lives; an existing search there is resumed (completed
+            trials kept, the one that was running run again) unless ``overwrite``.
+        tuner: ``random``, ``bayesian`` or ``hyperband``; ``max_trials`` (random, bayesian),
+            ``max_epochs`` (hyperband; default the spec's ``train.epochs``).
+        epochs: epochs per trial (random, bayesian; default the spec's ``train.epochs``).
+        budget: limits checked on the analyzer's numbers before a trial builds a model.
+        data: a data source name (default the spec's ``train.data``).
+        strategy: a strategy name of ``archspec train`` (``mirrored:N`` splits the CPU into N
+            logical devices), or a ``tf.distribute`` strategy; each trial runs under it.
+        write_model: write ``best.keras``.
+        log: print one line per finished trial.
+
+    Example:
+        >>> r = search("architectures/search/lenet_search.yaml", directory="runs/lenet",
+        ...            max_trials=3, budget=Budget(max_params=100_000))   # doctest: +SKIP
+        >>> r.best["trial_id"], r.paths["yaml"]                          # doctest: +SKIP
+        ('1', PosixPath('runs/lenet/best.yaml'))
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
+    t0 = time.perf_counter()
+    if not isinstance(spec, Spec):
+        spec = load(spec)
+    from archspec.tune.trials import make_strategy
+
+    if strategy is None or isinstance(strategy, str):
+        strategy = make_strategy(strategy)  # before any other TensorFlow op
+    import keras
+
+    from archspec.train.data import steps_for
+    from archspec.tune.hypermodel import HyperModel
+    from archspec.tune.results import results_table, write_results
+    from archspec.tune.trials import make_tuner, repair_records
+
+    hm = HyperModel(spec)
+    searcher = make_tuner(hm, tuner, directory=directory, objective=objective, max_trials=max_trials,
+                          max_epochs=max_epochs, budget=budget, seed=seed, overwrite=overwrite, strategy=strategy,
+                          log=log)
+    keras.utils.set_random_seed(seed)
+    cfg = TrainConfig.from_sources(spec.train)
+    (x, y), val = load_data(data or cfg.data, spec=spec)
+    hm.steps_per_epoch = steps_for(len(x), cfg.batch_size)
+    hm.validation_steps = steps_for(len(val[0]), cfg.batch_size)
+    fit = {"validation_data": val, "verbose": 0}
+    if epochs and tuner != "hyperband":
+        fit["epochs"] = epochs
+    searcher.search(x, y, **fit)
+    result = SearchResult(Path(directory), objective=objective, tuner=searcher)
+    role = os.environ.get("KERASTUNER_TUNER_ID")
+    if role and role != "chief":
+        result.worker = role
+    else:
+        repair_records(searcher)  # a trial a kill left without its record
+        result.paths = write_results(searcher, directory, with_model=write_model, epochs=fit.get("epochs"))
+        result.best = result.paths.pop("best", None)
+        result.rows = results_table(directory)
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def load_data(name: str, *, spec: Spec | None = None):
+    """``(x_train, y_train), (x_val, y_val)`` of a data source, split as ``archspec train``
+    splits it (its test split held out; validation from ``train.validation_split``).
+
+    Goes through :func:`archspec.train.data.load_data` (sources with arrays, e.g.
+    ``sklearn:digits``, ``npz:PATH``, ``keras:mnist``).
+    """
+    from archspec.train.data import load_data as source
+
+    cfg = TrainConfig.from_sources(spec.train if spec is not None else None)
+    loc = command_line("--data")
+    data = source(name, cfg, loc)
+    if data.train.x is None or data.val is None or data.val.x is None:
+        raise SpecError("tuning needs a data source that loads as arrays, with a validation split",
+                        loc, received=name, hint="e.g. sklearn:digits, npz:PATH, keras:mnist")
+    return (data.train.x, data.train.y), (data.val.x, data.val.y)
