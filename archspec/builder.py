@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +9,7 @@ from archspec._recursion import deep_recursion
 from archspec.errors import SpecError
 from archspec.ops import get_op
 from archspec.spec import Spec, as_spec
+from archspec._env import quiet_tensorflow
 
 
 def build(spec: Spec | str | Path, **params: Any):
@@ -25,7 +25,7 @@ def build(spec: Spec | str | Path, **params: Any):
         (None, 10)
     """
     spec = as_spec(spec, **params)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet_tensorflow()
     import keras
 
     import archspec.layers  # noqa: F401  (registers archspec's custom layers for saving)

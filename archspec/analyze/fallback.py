@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from archspec.ops.base import Result, prod
 from archspec.errors import Loc, SpecError
+from archspec._env import quiet_tensorflow
 
 
 def keras_result(op, args: dict, shapes: list, loc: Loc) -> Result:
-    import os
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet_tensorflow()
     try:
         import keras
 

@@ -20,6 +20,7 @@ from archspec._recursion import deep_recursion
 from archspec.errors import Loc, RunError, SpecError, command_line
 from archspec.spec import Spec
 from archspec.spec import as_spec
+from archspec._env import quiet_tensorflow
 
 FORMATS = ("keras", "savedmodel", "tflite")
 SUFFIX = {"keras": ".keras", "savedmodel": "", "tflite": ".tflite"}
@@ -28,7 +29,7 @@ SUFFIX = {"keras": ".keras", "savedmodel": "", "tflite": ".tflite"}
 def load_source(source: Spec | str | Path, params: dict | None = None, *, include_path=()):
     """A Keras model from a .keras file, a run directory, or a spec (a :class:`Spec` or a spec
     file, with ``params`` and ``include_path``: an untrained model)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet_tensorflow()
     from archspec.builder import build
 
     if isinstance(source, Spec):

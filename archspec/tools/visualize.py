@@ -9,13 +9,11 @@ that maximize chosen filters (gradient ascent on the input, Erhan et al. 2009; Z
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 from archspec._recursion import deep_recursion
 from archspec.errors import Loc, SpecError, command_line, did_you_mean
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def _layer(model, name: str):

@@ -33,6 +33,7 @@ from archspec._recursion import deep_recursion
 from archspec.errors import Loc, SpecError, command_line
 from archspec.train import artifacts
 from archspec.train.config import TrainConfig
+from archspec._env import quiet_tensorflow
 
 if TYPE_CHECKING:
     from archspec.spec import Spec
@@ -76,10 +77,9 @@ def fit(spec: Spec | str | Path, *, output: str | Path | None = None, overrides:
         ('completed', ['accuracy', 'loss'])
     """
     from archspec.builder import build
-    from archspec.spec import Spec, load
+    from archspec.spec import as_spec
 
-    if not isinstance(spec, Spec):
-        spec = load(spec)
+    spec = as_spec(spec)
     given = {k: (v if isinstance(v, tuple) and len(v) == 2 else (v, None)) for k, v in (overrides or {}).items()}
     if data is not None:
         given["data"] = (data, command_line("--data"))
@@ -109,7 +109,7 @@ def train(model_fn: Callable, cfg: TrainConfig, *, output: str | Path, model_nam
         >>> result = train(net, TrainConfig(epochs=2), output="runs/tiny")   # doctest: +SKIP
         >>> result.test_metrics["accuracy"] > 0.8                               # doctest: +SKIP
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
+    quiet_tensorflow()
     if logical_cpus:  # before TensorFlow initializes its devices
         from archspec.train.strategy import configure_logical_cpus
 
@@ -396,7 +396,7 @@ def evaluate_run(run_dir: str | Path, *, data: str | None = None, batch_size: in
     """Re-evaluate a saved run (its ``model.keras``) on its data set's test split, or ``data``."""
     import json
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
+    quiet_tensorflow()
     from archspec.train import data as data_mod
 
     run = Path(run_dir)

@@ -17,7 +17,7 @@ from typing import Any
 import keras_tuner as kt
 
 from archspec.errors import SpecError
-from archspec.spec import Spec, load
+from archspec.spec import Spec, as_spec
 from archspec.spec.space import Space
 from archspec.train.config import TrainConfig
 from archspec.train.graphs import released
@@ -90,11 +90,7 @@ class HyperModel(kt.HyperModel):
 
     def __init__(self, spec: Spec | str | Path, *, budget: Budget | None = None, **params: Any):
         super().__init__(name=None, tunable=True)
-        if not isinstance(spec, Spec):
-            spec = load(spec, **params)
-        elif params:
-            spec = spec.with_params(**params)
-        self.spec = spec
+        self.spec = spec = as_spec(spec, **params)
         self.budget = budget or Budget()
         self.declare_only = False  # set by the tuners while keras-tuner explores the space
         self.fit_seconds = 0.0     # time spent in the last `fit`, for overhead accounting

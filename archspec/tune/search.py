@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from archspec.errors import SpecError, command_line
-from archspec.spec import Spec, load
+from archspec.spec import Spec, as_spec
 from archspec.train.config import TrainConfig
 from archspec.tune.budget import Budget
+from archspec._env import quiet_tensorflow
 
 
 @dataclass
@@ -58,10 +59,9 @@ def search(spec: Spec | str | Path, *, directory: str | Path, tuner: str = "rand
         >>> r.best["trial_id"], r.paths["yaml"]                          # doctest: +SKIP
         ('1', PosixPath('runs/lenet/best.yaml'))
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
+    quiet_tensorflow()
     t0 = time.perf_counter()
-    if not isinstance(spec, Spec):
-        spec = load(spec)
+    spec = as_spec(spec)
     from archspec.tune.trials import make_strategy
 
     if strategy is None or isinstance(strategy, str):
