@@ -18,6 +18,19 @@ class Budget:
     max_macs: int | None = None
     max_memory: int | None = None
 
+    def check_spec(self, spec):
+        """``(analysis, reason)`` for one resolved trial: a choice that takes the model past
+        archspec's size limits (:mod:`archspec.analyze.limits`) is rejected like one over the
+        budget — a reason, not an error that would stop the search."""
+        from archspec.analyze.limits import check_limits
+
+        analysis = spec.analyze(limits=False)
+        try:
+            check_limits(spec.graph)
+        except SpecError as err:
+            return analysis, f"rejected: past the size limits ({err.message})"
+        return analysis, self.check(analysis)
+
     def check(self, analysis) -> str | None:
         """The reason the architecture is over budget, or None."""
         for what, value, limit in (("params", analysis.total_params, self.max_params),

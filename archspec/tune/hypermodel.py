@@ -150,7 +150,7 @@ class HyperModel(kt.HyperModel):
         spec = self.resolve(hp)
         if self.declare_only:
             return None
-        reason = self.budget.check(spec.analyze())
+        reason = self.budget.check_spec(spec)[1]
         if reason:
             raise kt.errors.FailedTrialError(reason)
         from archspec.builder import build

@@ -100,8 +100,7 @@ class _Trials:
 def static_record(hm: HyperModel, trial) -> dict:
     """The part of a trial's record that follows from its values alone: parameters, MACs,
     memory, and whether the budget rejects it (``rejected``; ``status`` says why)."""
-    a = hm.resolve(trial.hyperparameters).analyze()
-    reason = hm.budget.check(a)
+    a, reason = hm.budget.check_spec(hm.resolve(trial.hyperparameters))
     return {"trial_id": trial.trial_id, "params": a.total_params, "macs": a.macs,
             "memory": memory_bytes(a), "status": reason or "completed", "rejected": reason is not None}
 

@@ -133,6 +133,21 @@ def test_budget_numbers_and_sizes():
         tune.parse_size("lots", "max-params")
 
 
+def test_a_choice_past_the_size_limits_is_a_rejected_trial_not_an_error():
+    """One value of a space may take the model past archspec's limits (here 5e9 parameters in
+    one layer): the search rejects that trial with the reason and goes on."""
+    text = ("input: {shape: [8]}\nbody:\n  - dense: {units: {hp: choice, values: [4, 5000000000]}}\n"
+            "  - dense: {units: 2}\n")
+    hm = tune.HyperModel(archspec.loads(text))
+    ok, reason = tune.Budget().check_spec(hm.with_values({}))
+    assert reason is None and ok.total_params == 4 * 8 + 4 + 4 * 2 + 2
+    with pytest.raises(SpecError, match="more than the limit"):
+        hm.with_values({"body[0].dense.units": 5_000_000_000}).analyze()
+    big, reason = tune.Budget().check_spec(hm.with_values({"body[0].dense.units": 5_000_000_000}))
+    assert big.total_params == 5_000_000_000 * 9 + 5_000_000_000 * 2 + 2
+    assert reason.startswith("rejected: past the size limits (layer `dense` has 45,000,000,000 parameters")
+
+
 def test_over_budget_trials_are_rejected_before_keras_and_do_not_fail_the_search(tmp_path, monkeypatch):
     import archspec.builder
 
