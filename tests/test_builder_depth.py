@@ -7,7 +7,7 @@ failed. The suite checks a 1,200-layer chain. Run by hand on a 2-core AMD EPYC, 
 5-minute suite: a 3,000-layer chain (29-35 s: build, forward, round trip) and ResNet-1202 (4,208
 layers: build 39-50 s, analyzer == Keras layer by layer with 19,421,274 trainable parameters,
 .keras round trip 87-89 s, one eager training step 33 s). Its parameter count is checked by the
-analyzer in test_zoo.py.
+analyzer in test_zoo.py; ``scripts/check_deep.py`` runs the deep checks on any machine.
 """
 
 from __future__ import annotations
