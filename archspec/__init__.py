@@ -21,13 +21,13 @@ from typing import Any
 
 from archspec._version import __version__
 from archspec._recursion import deep_recursion  # pure Python: imports no TensorFlow
-from archspec.errors import ArchspecError, RunError, SpecError
+from archspec.errors import ArchspecError, FileError, RunError, SpecError
 from archspec.ops import register_layer
 from archspec.spec import Spec
 from archspec.spec import load as _load
 from archspec.spec import loads as _loads
 
-__all__ = ["__version__", "Spec", "SpecError", "RunError", "ArchspecError", "build", "check_train", "deep_recursion",
+__all__ = ["__version__", "Spec", "SpecError", "FileError", "RunError", "ArchspecError", "build", "check_train", "deep_recursion",
            "fit", "load", "loads", "register_layer", "search", "summary"]
 
 

@@ -4,6 +4,10 @@ A `SpecError` says *where* (file, line, column, YAML path — or ``<command line
 *what* is wrong, *what was received* and, when we can guess, a *hint* ("did you mean
 `filters`?"). The CLI prints it in a few lines and exits with status 2.
 
+A `FileError` is a file archspec must read or write that it cannot: missing, truncated, not the
+right kind, or on a full or read-only disk. It names the file and the cause; the CLI exits with 2,
+as for a spec mistake, since the user fixes it (another file, free space, another ``-o``).
+
 A `RunError` is a failure while doing the work (training, tuning, exporting) that no line of
 the spec or the command line caused: a run directory that cannot be resumed, an exported model
 whose outputs differ, a data file that does not parse. The CLI prints it and exits with 1.
@@ -98,6 +102,35 @@ class SpecError(ArchspecError):
         return "\n".join(lines)
 
 
+class FileError(ArchspecError):
+    """A file that cannot be read or written as needed: ``path``, the ``cause`` and a ``hint``."""
+
+    def __init__(self, path, cause: str, *, hint: str | None = None):
+        self.path = str(path)
+        self.message = cause
+        self.hint = hint
+        super().__init__(self.format())
+
+    def format(self) -> str:
+        return f"{self.path}: error: {self.message}" + (f"\n  Hint: {self.hint}" if self.hint else "")
+
+
+def os_error(path, exc: OSError, doing: str) -> FileError:
+    """A FileError for an ``OSError`` met while ``doing`` (``writing the checkpoint``) at ``path``:
+    a full disk, a read-only file system or a permission named as such."""
+    import errno
+
+    cause = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
+             errno.EROFS: "the file system is read-only", errno.EACCES: "permission denied",
+             errno.EPERM: "operation not permitted"}.get(exc.errno, exc.strerror or str(exc))
+    hint = {errno.ENOSPC: "free some space (or train into another --output directory) and run the same "
+                          "command again: it resumes from the last checkpoint",
+            errno.EDQUOT: "free some space and run the same command again: it resumes",
+            errno.EROFS: "give an output directory on a writable disk (-o DIR)",
+            errno.EACCES: "give an output directory you can write to (-o DIR)"}.get(exc.errno)
+    return FileError(path, f"{doing} failed: {cause}", hint=hint)
+
+
 class RunError(ArchspecError):
     """A failure while running (training, tuning, export) that is not a mistake in the spec or
     the command line; ``hint`` says what to do about it."""
@@ -109,6 +142,10 @@ class RunError(ArchspecError):
 
     def format(self) -> str:
         return f"error: {self.message}" + (f"\n  Hint: {self.hint}" if self.hint else "")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread by the CLI's handler: handled as Ctrl-C, exit 143."""
 
 
 #: the file name of values that came from the command line (``--set``, ``--data``, ...)

@@ -15,8 +15,10 @@
 
 Each command is a module of this package with ``add_parser(subparsers)`` and ``run(args)``: it
 parses, calls the library, prints. A mistake in a spec or an argument prints a located error in a
-few lines and exits with status 2, a failure of the run itself (``RunError``) exits with 1; never
-a traceback. argparse (stdlib) is enough here and keeps ``archspec summary`` fast: no command
+few lines and exits with status 2, as does a file that cannot be read or written (``FileError``:
+truncated, full disk, read-only, in use); a failure of the run itself (``RunError``) exits with 1;
+never a traceback. SIGTERM (what schedulers and ``docker stop`` send) is handled as Ctrl-C is:
+a run records ``interrupted`` and the command exits with 143. argparse (stdlib) is enough here and keeps ``archspec summary`` fast: no command
 module imports TensorFlow until it runs.
 """
 
@@ -25,13 +27,16 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
+import threading
 
-from archspec.errors import RunError, SpecError
+from archspec.errors import FileError, RunError, SpecError, Terminated
 
 EXIT_RUN_ERROR = 1
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool its reader closed
 
 #: the command modules, in the order ``archspec --help`` lists them
@@ -62,16 +67,20 @@ def main(argv: list[str] | None = None) -> int:
     """Run ``archspec ARGV``; return the exit status (0 done, 1 a run failed, 2 a mistake in the
     spec or the arguments, 130 interrupted, 141 the reader of stdout went away)."""
     args = make_parser().parse_args(argv)
+    previous = _handle_sigterm()
     try:
         code = args.func(args) or 0
         sys.stdout.flush()  # here, not at exit: a closed pipe is then handled below
         return code
-    except SpecError as err:
+    except (SpecError, FileError) as err:
         print(err.format(), file=sys.stderr)
         return EXIT_USER_ERROR
     except RunError as err:
         print(err.format(), file=sys.stderr)
         return EXIT_RUN_ERROR
+    except Terminated:
+        print("terminated (SIGTERM)", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -80,6 +89,21 @@ def main(argv: list[str] | None = None) -> int:
         # stdout goes to /dev/null so that Python's own flush at exit cannot fail again
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _handle_sigterm():
+    """Turn SIGTERM into :class:`Terminated` (a KeyboardInterrupt: every ``finally`` and the run's
+    own bookkeeping see it as Ctrl-C); the previous handler, or None off the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def raise_terminated(signum, frame):
+        raise Terminated()
+
+    return signal.signal(signal.SIGTERM, raise_terminated)
 
 
 if __name__ == "__main__":

@@ -4,11 +4,15 @@
                         [--learning-rate LR] [--loss NAME] [--metrics a,b] [--validation-split F]
                         [--seed N] [--strategy S] [--precision P] [--jit-compile J] [--loop L]
                         [--set NAME=VALUE] [--set train.FIELD=VALUE] [-o RUN_DIR] [--fresh]
+                        [--resume-with-changes]
     archspec evaluate RUN_DIR [--data NAME] [--batch-size N]
 
 Parse, call :func:`archspec.train.fit` / :func:`archspec.train.evaluate_run`, report. Exit
-status: 0 done, 2 a mistake in the spec or the arguments, 3 the loss became NaN (the run stopped
-cleanly, keeping the last good checkpoint).
+status: 0 done (or nothing to do: the run had finished), 2 a mistake in the spec or the arguments
+or a file that cannot be used (bad data, a full or read-only disk, a run directory in use or
+trained with other settings), 3 the loss became NaN (the run stopped cleanly, keeping the last
+good checkpoint), 130/143 interrupted by SIGINT/SIGTERM (``run.json`` says ``interrupted``; the
+same command resumes).
 """
 
 from __future__ import annotations
@@ -56,6 +60,9 @@ def add_parsers(subparsers) -> None:
                         "for small models, where per-step overhead dominates")
     p.add_argument("-o", "--output", help="the run directory (default: runs/<spec name>)")
     p.add_argument("--fresh", action="store_true", help="start over instead of resuming the run directory")
+    p.add_argument("--resume-with-changes", action="store_true",
+                   help="resume although the spec, data or train settings differ from the checkpoint's; "
+                        "the changes are recorded in run.json")
     p.add_argument("--logical-cpus", type=int, metavar="N",
                    help="split the CPU into N logical devices (to try MirroredStrategy without GPUs)")
     p.add_argument("--verbose", type=int, choices=(0, 1, 2),
@@ -94,7 +101,8 @@ def cmd_train(args) -> int:
     params, train_sets = parse_sets(args.set)
     spec = load_spec(args, params=params)
     result = fit(spec, output=args.output, overrides={**train_sets, **overrides_from_args(args)},
-                 fresh=args.fresh, verbose=args.verbose, logical_cpus=args.logical_cpus)
+                 fresh=args.fresh, verbose=args.verbose, logical_cpus=args.logical_cpus,
+                 resume_with_changes=args.resume_with_changes)
     return EXIT_NAN if result.status == "nan" else 0
 
 

@@ -61,13 +61,9 @@ def load_source(source: Spec | str | Path, params: dict | None = None, *, includ
 def save_keras(model, output: str | Path) -> Path:
     """Save ``model`` as the ``.keras`` file ``output`` (its folder made), atomically: a crash
     never leaves half a file."""
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(output.name + ".tmp.keras")
-    with deep_recursion(model):
-        model.save(tmp)
-    os.replace(tmp, output)
-    return output
+    from archspec.train.artifacts import save_model
+
+    return save_model(model, output)  # a unique temporary name; a full disk is a FileError
 
 
 def default_output(source: str | Path, fmt: str) -> Path:

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -26,10 +27,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+import archspec.faults as faults
 from archspec._recursion import deep_recursion
 from archspec._version import __version__
+from archspec.errors import os_error
 
-#: what a run writes in its directory (``--fresh`` removes these, and only these)
+#: what a run writes in its directory (``--fresh`` removes these, and only these: not the lock)
 RUN_FILES = ("backup", "history.csv", "history.json", "metrics.json", "model.keras", "best.keras", "curves.png",
              "run.json", "spec.yaml", "tensorboard")
 
@@ -37,18 +40,63 @@ RUN_FILES = ("backup", "history.csv", "history.json", "metrics.json", "model.ker
 def atomic_write(path: str | Path, data: str | bytes) -> Path:
     """Write ``data`` to ``path`` so that a reader (or a crash) never sees half a file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
+    with _replacing(path, ".tmp", "writing") as (fd, _):
         with os.fdopen(fd, "wb") as f:
+            faults.point("artifacts.write", path)
             f.write(data.encode() if isinstance(data, str) else data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
+
+
+@contextlib.contextmanager
+def _replacing(path: Path, suffix: str, doing: str):
+    """A new temporary file ``(fd, name)`` beside ``path`` for the block to fill; then renamed over
+    ``path``. Removed if the block fails; an OSError (full disk, read-only) becomes a FileError
+    naming ``path``."""
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+        yield fd, tmp
+        _publish(tmp, path)
+    except OSError as exc:
+        if tmp:
+            Path(tmp).unlink(missing_ok=True)
+        raise os_error(path, exc, doing) from None
+    except BaseException:
+        if tmp:
+            Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _publish(tmp: str | Path, path: Path) -> None:
+    """Give ``tmp`` (mkstemp makes 0600 files) the mode a new file gets, and rename it to ``path``."""
+    os.chmod(tmp, 0o666 & ~umask())
+    os.replace(tmp, path)
+
+
+def umask() -> int:
+    """The process's umask, read without changing it where Linux allows (/proc), else set back."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def remove_temporaries(run: str | Path) -> None:
+    """Remove the temporary files a killed process left in ``run`` and ``run/backup`` (call with
+    the run directory locked: nobody else is writing them)."""
+    for folder in (Path(run), Path(run) / "backup"):
+        if folder.is_dir():
+            for tmp in folder.glob(".*.tmp*"):
+                if tmp.is_file():
+                    tmp.unlink(missing_ok=True)
 
 
 def clear_run(run: str | Path) -> None:
@@ -85,19 +133,19 @@ def save_model(model, path: str | Path) -> Path:
     reloaded to ``fit`` with its own ``steps_per_epoch`` must not run whole groups of steps.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.keras")
     config = getattr(getattr(model, "_compile_config", None), "config", None)
     spe = config.get("steps_per_execution") if isinstance(config, dict) else None
     if spe not in (None, 1):
         config["steps_per_execution"] = 1
     try:
-        with deep_recursion(model):  # a deep model: see archspec/_recursion.py
-            model.save(tmp)
+        with _replacing(path, ".tmp.keras", "writing the model") as (fd, tmp):
+            os.close(fd)
+            faults.point("artifacts.save_model", path)
+            with deep_recursion(model):  # a deep model: see archspec/_recursion.py
+                model.save(tmp)
     finally:
         if spe not in (None, 1):
             config["steps_per_execution"] = spe
-    os.replace(tmp, path)
     return path
 
 

@@ -1,26 +1,21 @@
 """The callbacks every run uses, whichever loop drives them (``fit`` or the custom step).
 
-- :class:`EpochCheckpoint`: the state after each epoch (model, optimizer, epoch) in one file
-  replaced atomically, never saved for an epoch whose loss became NaN; restored before training;
 - :class:`NanGuard`: stops the run at the first non-finite loss;
-- :class:`RunRecorder`: the history rows (kept across resumes), ``history.csv/json``, which epoch
-  is the best, and the learning rate, written by the chief only.
+- :class:`EpochCheckpoint`: after each epoch, the history row, the best epoch, the checkpoint
+  (one verified file holding the state and the history up to it) and the records derived from it.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import shutil
 import time
 from pathlib import Path
 
 import keras
 
 import archspec.faults as faults
-from archspec.errors import RunError
 from archspec.train import artifacts
+from archspec.train.checkpoint import Checkpoints
 
 
 class NanGuard(keras.callbacks.Callback):
@@ -43,160 +38,28 @@ class NanGuard(keras.callbacks.Callback):
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
-    """The run's state after each epoch, as one atomically replaced file, never saved after a NaN.
+    """After each epoch, in this order: the history row, the best epoch (by ``monitor``), the
+    checkpoint (weights, optimizer, epoch and the history up to it: one verified file, see
+    :mod:`archspec.train.checkpoint`) and, on the chief, the history files and ``run.json``'s
+    progress -- views of the checkpoint, rewritten from it on resume. Never saves after a NaN.
 
-    The state -- every model variable, every optimizer variable and the epoch -- is a single
-    ``backup/state.npz``, written to a temporary file and renamed: a kill at any moment leaves the
-    previous epoch's state or this one's, never weights of one epoch with the counter of another.
-    Keras' ``BackupAndRestore`` (``save_weights`` to HDF5 plus a JSON file) took ~85 ms an epoch
-    for ResNet-20 here; a snapshot of the variables to ``.npz`` takes a few.
-
-    :meth:`restore` loads it before training (the loop then starts at its epoch). The best epoch's
-    state is kept beside it (``best.npz``, a hard link -- or a copy -- of that epoch's state file)
-    and becomes ``best.keras`` at the end of the run (:meth:`save_best_model`), instead of writing
-    a whole ``.keras`` model at every improvement.
+    ``rows`` and ``best`` come from the checkpoint a resumed run starts from. A training loss that
+    blows up (>= 1e6, or 100x its lowest value and 10x its first) is reported once, in
+    ``warnings``.
     """
 
-    STATE, BEST = "state.npz", "best.npz"
-    #: what Keras' BackupAndRestore writes (run directories of older archspec versions)
-    KERAS_WEIGHTS, KERAS_METADATA = "latest.weights.h5", "training_metadata.json"
-
-    def __init__(self, backup_dir: str | Path, guard: NanGuard):
+    def __init__(self, checkpoints: Checkpoints, guard: NanGuard, *, run: Path, monitor: str,
+                 higher_is_better: bool, write: bool, record=None, fingerprint: dict | None = None,
+                 rows: list | None = None, best: dict | None = None, log=print):
         super().__init__()
-        self.backup_dir = str(backup_dir)
-        self.guard = guard
-        self._state_path = os.path.join(self.backup_dir, self.STATE)
-        self._best_path = os.path.join(self.backup_dir, self.BEST)
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.guard.tripped is None:
-            self._save(epoch + 1)
-
-    def _variables(self) -> tuple[list, list]:
-        opt = self.model.optimizer
-        return list(self.model.weights), (list(opt.variables) if opt is not None else [])
-
-    def _save(self, epoch: int) -> None:
-        import numpy as np
-
-        os.makedirs(self.backup_dir, exist_ok=True)
-        weights, opt_vars = self._variables()
-        arrays = {f"m{i}": keras.ops.convert_to_numpy(v) for i, v in enumerate(weights)}
-        arrays.update({f"o{i}": keras.ops.convert_to_numpy(v) for i, v in enumerate(opt_vars)})
-        arrays["epoch"] = np.array(epoch)
-        tmp = os.path.join(self.backup_dir, ".tmp.state.npz")
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self._state_path)
-
-    def restore(self, model) -> int:
-        """Load the last saved state into ``model`` (compiled; call inside ``strategy.scope()``);
-        the epoch to start at (0 without a checkpoint)."""
-        self.set_model(model)
-        opt = model.optimizer
-        if opt is not None and not opt.built:  # its variables must exist to receive the state
-            opt.build(model.trainable_variables)
-        if os.path.exists(self._state_path):
-            return self._assign(self._state_path, optimizer=True)
-        return self._restore_keras_format()
-
-    def _restore_keras_format(self) -> int:
-        weights = os.path.join(self.backup_dir, self.KERAS_WEIGHTS)
-        metadata = os.path.join(self.backup_dir, self.KERAS_METADATA)
-        if os.path.exists(weights):
-            self.model.load_weights(weights)
-        if not os.path.exists(metadata):
-            return 0
-        with open(metadata) as f:
-            return int(json.load(f)["epoch"])
-
-    def _assign(self, path: str, *, optimizer: bool) -> int:
-        """Load a state file into the model (and its optimizer); its epoch."""
-        import zipfile
-
-        import numpy as np
-
-        weights, opt_vars = self._variables()
-        hint = ("start over with --fresh, or train into another --output directory "
-                f"(the run directory is {Path(self.backup_dir).parent})")
-        try:
-            with np.load(path) as f:
-                state = {name: f[name] for name in f.files}
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-            raise RunError(f"the checkpoint {path} cannot be read ({exc})", hint=hint) from None
-        expect = {f"m{i}": v for i, v in enumerate(weights)} | {f"o{i}": v for i, v in enumerate(opt_vars)}
-        if set(state) != set(expect) | {"epoch"} or any(
-                tuple(state[k].shape) != tuple(v.shape) for k, v in expect.items()):
-            raise RunError(f"the checkpoint {path} is of another model or optimizer (or another precision)",
-                           hint=hint)
-        for i, v in enumerate(weights):
-            v.assign(state[f"m{i}"])
-        if optimizer:
-            for i, v in enumerate(opt_vars):
-                v.assign(state[f"o{i}"])
-        return int(state["epoch"])
-
-    def keep_as_best(self) -> None:
-        """Mark the state just saved as the best epoch's."""
-        if not os.path.exists(self._state_path):
-            return
-        tmp = os.path.join(self.backup_dir, ".tmp.best.npz")
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        try:
-            os.link(self._state_path, tmp)  # the state file is replaced, never rewritten: a link is a copy
-        except OSError:
-            shutil.copyfile(self._state_path, tmp)
-        os.replace(tmp, self._best_path)
-
-    def save_best_model(self, path) -> bool:
-        """Write the best epoch's model, optimizer state included, to ``path``; the model's own
-        state is left as it was."""
-        if not os.path.exists(self._best_path):
-            return False
-        weights, opt_vars = self._variables()
-        current = [keras.ops.convert_to_numpy(v) for v in weights + opt_vars]
-        self._assign(self._best_path, optimizer=True)
-        try:
-            artifacts.save_model(self.model, path)
-        finally:
-            for v, value in zip(weights + opt_vars, current):
-                v.assign(value)
-        return True
-
-    def restore_last_good(self) -> bool:
-        """Load the last saved epoch's state, optimizer included (after a NaN); False when none."""
-        if not os.path.exists(self._state_path):
-            return False
-        self._assign(self._state_path, optimizer=True)
-        return True
-
-
-class RunRecorder(keras.callbacks.Callback):
-    """History rows, ``history.csv/json`` and the best epoch (by ``monitor``), kept consistent
-    across resumes; ``initial_epoch``: where a resumed run starts (rows after it are dropped)."""
-
-    def __init__(self, run: Path, guard: NanGuard, *, monitor: str, higher_is_better: bool, write: bool,
-                 initial_epoch: int = 0, on_best=None):
-        super().__init__()
-        self.run, self.guard, self.monitor, self.write = Path(run), guard, monitor, write
+        self.checkpoints, self.guard, self.run = checkpoints, guard, Path(run)
+        self.monitor, self.write, self.record, self.fingerprint = monitor, write, record, fingerprint or {}
         self.sign = -1.0 if higher_is_better else 1.0
-        self.on_best = on_best
-        self.rows: list[dict] = []
-        self.best = math.inf
-        self.initial_epoch = initial_epoch
+        self.rows: list[dict] = list(rows or [])
+        self.best = best if best is not None else _best_of(self.rows, monitor, self.sign)
+        self.warnings: list[str] = []
+        self.log = log
         self._t0 = 0.0
-
-    def on_train_begin(self, logs=None):
-        self.rows = [r for r in artifacts.read_history(self.run) if r.get("epoch", 0) <= self.initial_epoch]
-        if self.initial_epoch and self.write:
-            print(f"resuming from the checkpoint of epoch {self.initial_epoch} in {self.run / 'backup'}", flush=True)
-        for r in self.rows:
-            value = r.get(self.monitor)
-            if value is not None:
-                self.best = min(self.best, self.sign * value)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._t0 = time.perf_counter()
@@ -209,14 +72,47 @@ class RunRecorder(keras.callbacks.Callback):
         row["learning_rate"] = current_lr(self.model.optimizer)
         row["seconds"] = round(time.perf_counter() - self._t0, 3)
         self.rows.append(row)
-        if not self.write:
-            return
         value = row.get(self.monitor)
-        if value is not None and math.isfinite(value) and self.sign * value < self.best:
-            self.best = self.sign * value
-            if self.on_best is not None:  # before the history: a kill between the two keeps both right
-                self.on_best()
-        artifacts.write_history(self.run, self.rows)
+        improved = value is not None and math.isfinite(value) and (
+            self.best is None or self.sign * value < self.sign * self.best["value"])
+        if improved:
+            self.best = {"epoch": epoch + 1, "monitor": self.monitor, "value": value}
+        self._check_divergence(row)
+        model_vars, opt_vars = variables(self.model)
+        values = [keras.ops.convert_to_numpy(v) for v in model_vars], [keras.ops.convert_to_numpy(v) for v in opt_vars]
+        sha = self.checkpoints.save(*values, epoch + 1, {"history": self.rows, "best": self.best,
+                                                         "fingerprint": self.fingerprint}, best=improved)
+        if self.write:
+            artifacts.write_history(self.run, self.rows)
+            faults.point("train.history.written")
+            if self.record is not None:
+                self.record.progress(epoch + 1, sha)
+
+    def _check_divergence(self, row: dict) -> None:
+        losses = [r["loss"] for r in self.rows if isinstance(r.get("loss"), float) and math.isfinite(r["loss"])]
+        if self.warnings or not losses or losses[-1] != row.get("loss"):
+            return
+        loss, low, first = losses[-1], min(losses), losses[0]
+        if loss >= 1e6 or (loss > 100 * low and loss > 10 * first and low > 0):
+            best = losses.index(low) + 1
+            self.warnings.append(f"the training loss diverged: {loss:.4g} at epoch {row['epoch']} "
+                                 f"(lowest {low:.4g} at epoch {self.rows[best - 1]['epoch']})")
+            self.log("warning: " + self.warnings[-1] + "; lower the learning rate, or keep best.keras")
+
+
+def variables(model) -> tuple[list, list]:
+    """The model's variables and its optimizer's (none before the optimizer is built)."""
+    opt = model.optimizer
+    return list(model.weights), (list(opt.variables) if opt is not None else [])
+
+
+def _best_of(rows: list[dict], monitor: str, sign: float) -> dict | None:
+    best = None
+    for r in rows:
+        value = r.get(monitor)
+        if isinstance(value, (int, float)) and math.isfinite(value) and (best is None or sign * value < sign * best["value"]):
+            best = {"epoch": r["epoch"], "monitor": monitor, "value": value}
+    return best
 
 
 def current_lr(optimizer) -> float:

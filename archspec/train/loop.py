@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+import archspec.faults as faults
 from archspec._recursion import deep_recursion
 from archspec.errors import Loc, SpecError, command_line
 from archspec.train import artifacts
@@ -63,13 +64,15 @@ def _log(msg: str) -> None:
 def fit(spec: Spec | str | Path, *, output: str | Path | None = None, overrides: dict | None = None,
         data: str | None = None, fresh: bool = False, verbose: int | None = None,
         logical_cpus: int | None = None, log: Callable[[str], None] = _log,
-        callbacks: list | None = None, command: str | None = None) -> RunResult:
+        callbacks: list | None = None, command: str | None = None,
+        resume_with_changes: bool = False) -> RunResult:
     """Train a spec (a :class:`~archspec.spec.Spec` or a path) as its ``train:`` section says.
 
     ``overrides`` maps train fields (dotted: ``optimizer.learning_rate``) to ``(value, Loc|None)``
     or plain values; ``data`` is a data source name (``npz:PATH``) in place of ``train.data``.
     The run directory is ``output`` (default ``runs/<spec name>``); running again resumes it,
-    unless ``fresh`` clears the run's files first. See :func:`train` for the rest.
+    unless ``fresh`` clears the run's files first. See :func:`train` for the rest, and for
+    ``resume_with_changes``.
 
     Example:
         >>> result = fit("architectures/lenet5.yaml", output="runs/lenet5")   # doctest: +SKIP
@@ -85,21 +88,24 @@ def fit(spec: Spec | str | Path, *, output: str | Path | None = None, overrides:
         given["data"] = (data, command_line("--data"))
     cfg = TrainConfig.from_sources(spec.train, given)
     output = Path(output or Path("runs") / spec.name)
-    if fresh:
-        artifacts.clear_run(output)
     return train(lambda: build(spec), cfg, output=output, model_name=spec.name, spec_yaml=spec.to_yaml(),
-                 command=command, verbose=verbose, logical_cpus=logical_cpus, log=log, callbacks=callbacks)
+                 command=command, verbose=verbose, logical_cpus=logical_cpus, log=log, callbacks=callbacks,
+                 fresh=fresh, resume_with_changes=resume_with_changes)
 
 
 def train(model_fn: Callable, cfg: TrainConfig, *, output: str | Path, model_name: str = "model",
           spec_yaml: str | None = None, command: str | None = None, verbose: int | None = None,
           logical_cpus: int | None = None, log: Callable[[str], None] = _log,
-          callbacks: list | None = None) -> RunResult:
+          callbacks: list | None = None, fresh: bool = False, resume_with_changes: bool = False) -> RunResult:
     """Train the model ``model_fn()`` (called inside ``strategy.scope()``) as ``cfg`` says.
 
-    Writes the run directory ``output`` (see :mod:`archspec.train.artifacts`); running the same
-    call again resumes at the last completed epoch. ``callbacks``: more Keras callbacks, called
-    after archspec's own (checkpoint, NaN guard, history) in every loop.
+    Writes the run directory ``output`` (see :mod:`archspec.train.artifacts`), which this process
+    locks (:mod:`archspec.train.lock`); running the same call again resumes at the last completed
+    epoch, or does nothing when the run has finished (more ``epochs`` continue it; ``fresh``
+    starts over). A resume whose model, data or train settings differ from the checkpoint's
+    (:mod:`archspec.train.fingerprint`) is refused, naming the changes, unless
+    ``resume_with_changes``, which records them. ``callbacks``: more Keras callbacks, called
+    after archspec's own (NaN guard, checkpoint) in every loop.
 
     Example:
         >>> import keras
@@ -109,18 +115,46 @@ def train(model_fn: Callable, cfg: TrainConfig, *, output: str | Path, model_nam
         >>> result = train(net, TrainConfig(epochs=2), output="runs/tiny")   # doctest: +SKIP
         >>> result.test_metrics["accuracy"] > 0.8                               # doctest: +SKIP
     """
-    quiet_tensorflow()
-    if logical_cpus:  # before TensorFlow initializes its devices
-        from archspec.train.strategy import configure_logical_cpus
-
-        configure_logical_cpus(logical_cpus)
-    from archspec.train import precision
+    from archspec.train.lock import hold
 
     t_start = time.perf_counter()
-    setup = _setup(cfg)
-    with precision.global_policy(setup.policy):  # restored after the run
-        return _run(model_fn, cfg, setup, output=Path(output), model_name=model_name, spec_yaml=spec_yaml,
-                    command=command, verbose=verbose, log=log, extra_callbacks=callbacks, t_start=t_start)
+    output = Path(output)
+    chief, worker_dir = _role_from_env()
+    with hold(output, name=".lock" if chief else f".lock-{worker_dir}"):  # before TensorFlow: fails fast
+        own = output if chief else output / worker_dir
+        if fresh:
+            artifacts.clear_run(own)
+        artifacts.remove_temporaries(own)
+        quiet_tensorflow()
+        if logical_cpus:  # before TensorFlow initializes its devices
+            from archspec.train.strategy import configure_logical_cpus
+
+            configure_logical_cpus(logical_cpus)
+        from archspec.train import precision
+
+        setup = _setup(cfg)
+        with precision.global_policy(setup.policy):  # restored after the run
+            return _run(model_fn, cfg, setup, output=output, model_name=model_name, spec_yaml=spec_yaml,
+                        command=command, verbose=verbose, log=log, extra_callbacks=callbacks, t_start=t_start,
+                        resume_with_changes=resume_with_changes)
+
+
+def _role_from_env() -> tuple[bool, str]:
+    """Whether this process writes the run directory (no ``TF_CONFIG``, or its chief: the
+    ``chief`` task, else worker 0), and a worker's own folder in it (``.worker-N``)."""
+    import json
+
+    try:
+        tf_config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    except ValueError:
+        return True, ""
+    task = tf_config.get("task") or {}
+    if not task:
+        return True, ""
+    kind, index = task.get("type"), int(task.get("index", 0))
+    has_chief = bool((tf_config.get("cluster") or {}).get("chief"))
+    chief = kind == "chief" or (kind == "worker" and index == 0 and not has_chief)
+    return chief, "" if chief else f".worker-{index}"
 
 
 # ------------------------------------------------------------------ the steps of a run
@@ -150,12 +184,27 @@ class _Inputs:
 
 
 @dataclass
+class _Resume:
+    """What the checkpoint gives a run: where it starts, the history up to there, the best epoch,
+    and the settings that changed since (accepted with ``resume_with_changes``)."""
+
+    checkpoints: object
+    initial_epoch: int = 0
+    rows: list = field(default_factory=list)
+    best: dict | None = None
+    changes: list = field(default_factory=list)
+
+
+@dataclass
 class _Callbacks:
     guard: object
     checkpoint: object
-    recorder: object
     all: list
     initial_epoch: int
+
+    @property
+    def rows(self) -> list:
+        return self.checkpoint.rows
 
 
 def _setup(cfg: TrainConfig) -> _Setup:
@@ -220,32 +269,75 @@ def _compile(model, cfg: TrainConfig, setup: _Setup, inputs: _Inputs):
                              group_steps=group)
 
 
-def _callbacks(model, cfg: TrainConfig, setup: _Setup, run: Path, work: Path, has_val: bool,
-               extra: list | None) -> _Callbacks:
-    """archspec's callbacks (checkpoint, NaN guard, history), early stopping, TensorBoard and
-    ``extra``; the checkpoint is restored here, inside the strategy's scope."""
+def _resume(model, cfg: TrainConfig, setup: _Setup, work: Path, fp: dict, *, allow_changes: bool,
+            log: Callable[[str], None]) -> _Resume:
+    """Load the newest good checkpoint into the model (inside the strategy's scope), after
+    checking it is of this run (its fingerprint); the history and best epoch it holds."""
+    from archspec.errors import FileError
+    from archspec.train import checkpoint as ck
+    from archspec.train.callbacks import variables
+    from archspec.train.fingerprint import changes
+
+    checkpoints = ck.Checkpoints(work / "backup", log)
+    resume = _Resume(checkpoints)
+    with setup.strategy.scope():
+        opt = model.optimizer
+        if opt is not None and not opt.built:  # its variables must exist to receive the state
+            opt.build(model.trainable_variables)
+        state = checkpoints.load()
+        if state is None:  # none, or an older archspec's Keras BackupAndRestore files
+            resume.initial_epoch = checkpoints.load_keras_format(model)
+            resume.rows = [r for r in artifacts.read_history(work) if r.get("epoch", 0) <= resume.initial_epoch]
+            return resume
+        resume.changes = changes(state.meta.get("fingerprint"), fp)
+        if resume.changes and not allow_changes:
+            raise FileError(work, f"cannot resume: the checkpoint of epoch {state.epoch} here is of a run with other "
+                                  "settings (" + "; ".join(resume.changes) + ")",
+                            hint="train into a new directory (-o DIR), start over here (--fresh), or continue "
+                                 "this run with the changes recorded in run.json (--resume-with-changes)")
+        model_vars, opt_vars = variables(model)
+        # the configured learning rate stays: an optimizer variable, but a setting of this run
+        keep = [(v, keras_value(v)) for v in opt_vars if v.path.endswith("learning_rate")]
+        ck.assign(state, model_vars, opt_vars, where=work)
+        for v, value in keep:
+            v.assign(value)
+    resume.initial_epoch = state.epoch
+    resume.rows = state.meta.get("history")
+    if resume.rows is None:  # a checkpoint of archspec <= 0.9: the history files
+        resume.rows = [r for r in artifacts.read_history(work) if r.get("epoch", 0) <= state.epoch]
+    resume.best = state.meta.get("best")
+    return resume
+
+
+def keras_value(v):
+    import keras
+
+    return keras.ops.convert_to_numpy(v)
+
+
+def _callbacks(model, cfg: TrainConfig, setup: _Setup, run: Path, has_val: bool, resume: _Resume, record,
+               fp: dict, extra: list | None, log) -> _Callbacks:
+    """archspec's callbacks (NaN guard, checkpoint), early stopping, TensorBoard and ``extra``."""
     import keras
 
     from archspec.train import callbacks as cb
     from archspec.train.compile import direction
 
     guard = cb.NanGuard()
-    checkpoint = cb.EpochCheckpoint(work / "backup", guard)
-    with setup.strategy.scope():
-        initial_epoch = checkpoint.restore(model)
     stop = cfg.early_stopping
     monitor = stop.monitor if stop else ("val_loss" if has_val else "loss")
     mode = stop.mode if stop and stop.mode != "auto" else direction(monitor) or "min"
-    recorder = cb.RunRecorder(work, guard, monitor=monitor, higher_is_better=mode == "max",
-                              write=setup.role.is_chief, initial_epoch=initial_epoch,
-                              on_best=checkpoint.keep_as_best)
-    every = [checkpoint, guard, recorder]
+    checkpoint = cb.EpochCheckpoint(resume.checkpoints, guard, run=run, monitor=monitor,
+                                    higher_is_better=mode == "max", write=setup.role.is_chief,
+                                    record=record if setup.role.is_chief else None, fingerprint=fp,
+                                    rows=resume.rows, best=resume.best, log=log)
+    every = [guard, checkpoint]
     if stop:
         every.append(keras.callbacks.EarlyStopping(**stop.to_dict()))
     if setup.role.is_chief:
         every.append(keras.callbacks.TensorBoard(log_dir=str(run / "tensorboard"), write_graph=False))
     every += list(extra or [])
-    return _Callbacks(guard, checkpoint, recorder, every, initial_epoch)
+    return _Callbacks(guard, checkpoint, every, resume.initial_epoch)
 
 
 def _epochs(model, cfg: TrainConfig, setup: _Setup, compiled, inputs: _Inputs, cbs: _Callbacks,
@@ -262,18 +354,36 @@ def _epochs(model, cfg: TrainConfig, setup: _Setup, compiled, inputs: _Inputs, c
         initial_epoch=cbs.initial_epoch)
 
 
-def _status(model, cfg: TrainConfig, cbs: _Callbacks, log: Callable[[str], None]) -> str:
-    """``nan`` (the last good checkpoint restored), ``early_stopped`` or ``completed``."""
-    if cbs.guard.tripped is not None:
-        epoch, batch = cbs.guard.tripped
-        kept = cbs.checkpoint.restore_last_good()
-        log(f"loss became NaN at epoch {epoch + 1}, batch {batch + 1}: stopped; "
-            + (f"kept the checkpoint of epoch {len(cbs.recorder.rows)}" if kept else "no epoch completed"))
-        return "nan"
-    rows = cbs.recorder.rows
-    if model.stop_training or (rows and rows[-1]["epoch"] < cfg.epochs):
-        return "early_stopped"
-    return "completed"
+def _status(model, cfg: TrainConfig, setup: _Setup, cbs: _Callbacks, log: Callable[[str], None]) -> tuple[str, bool]:
+    """``nan`` (the last good checkpoint restored), ``early_stopped`` or ``completed``; and whether
+    the model now holds finite weights (else no model file may be written)."""
+    rows = cbs.rows
+    if cbs.guard.tripped is None and _finite(model):
+        if model.stop_training or (rows and rows[-1]["epoch"] < cfg.epochs):
+            return "early_stopped", True
+        return "completed", True
+    from archspec.train import checkpoint as ck
+    from archspec.train.callbacks import variables
+
+    state = cbs.checkpoint.checkpoints.load()
+    if state is not None:
+        with setup.strategy.scope():
+            ck.assign(state, *variables(model), where=cbs.checkpoint.checkpoints.dir)
+    what = (f"loss became NaN at epoch {cbs.guard.tripped[0] + 1}, batch {cbs.guard.tripped[1] + 1}"
+            if cbs.guard.tripped is not None else "the weights hold NaN or infinite values")
+    log(f"{what}: stopped; " + (f"kept the checkpoint of epoch {state.epoch}" if state is not None else
+                                "no epoch completed: no model is written"))
+    return "nan", state is not None and _finite(model)
+
+
+def _finite(model) -> bool:
+    import numpy as np
+
+    for v in model.weights:
+        value = np.asarray(keras_value(v))
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            return False
+    return True
 
 
 def _test(model, cfg: TrainConfig, setup: _Setup, compiled, inputs: _Inputs, log) -> dict:
@@ -296,30 +406,78 @@ def _test(model, cfg: TrainConfig, setup: _Setup, compiled, inputs: _Inputs, log
 
 
 def _run(model_fn, cfg: TrainConfig, setup: _Setup, *, output: Path, model_name, spec_yaml, command, verbose,
-         log, extra_callbacks, t_start: float) -> RunResult:
+         log, extra_callbacks, t_start: float, resume_with_changes: bool = False) -> RunResult:
+    from archspec.train.fingerprint import fingerprint
+    from archspec.train.record import RunRecord
+
     run = output
-    work = run if setup.role.is_chief else run / f".worker-{setup.role.task_id}"
-    work.mkdir(parents=True, exist_ok=True)
+    chief = setup.role.is_chief
+    work = run if chief else run / f".worker-{setup.role.task_id}"
     model = _build(model_fn, setup)
     inputs = _inputs(cfg, model, model_name, setup.replicas)
     compiled = _compile(model, cfg, setup, inputs)
+    fp = fingerprint(cfg, inputs.data, spec_yaml=spec_yaml, model=model)
+    resume = _resume(model, cfg, setup, work, fp, allow_changes=resume_with_changes, log=log)
+    record = RunRecord(run, write=chief)
+    if chief and resume.initial_epoch:  # the history files are views of the checkpoint
+        artifacts.write_history(run, resume.rows)
+    if _finished(record, resume, cfg):
+        return _nothing_to_do(run, record, resume, model, setup, log, t_start)
     _log_start(log, model, cfg, setup, inputs, compiled, model_name, work)
-    cbs = _callbacks(model, cfg, setup, run, work, inputs.val_ds is not None, extra_callbacks)
-    if setup.role.is_chief:
-        _write_start(run, cfg, spec_yaml, command, setup, compiled)
+    if resume.initial_epoch:
+        log(f"resuming from the checkpoint of epoch {resume.initial_epoch} in {work / 'backup'}"
+            + (" with changes: " + "; ".join(resume.changes) if resume.changes else ""))
+    cbs = _callbacks(model, cfg, setup, run, inputs.val_ds is not None, resume, record, fp, extra_callbacks, log)
+    if chief:
+        _write_start(run, record, cfg, spec_yaml, command, setup, compiled, resume)
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
-    _epochs(model, cfg, setup, compiled, inputs, cbs, verbose)
-    status = _status(model, cfg, cbs, log)
-    test_metrics = _test(model, cfg, setup, compiled, inputs, log) if status != "nan" else {}
-    seconds = time.perf_counter() - t_start
-    if setup.role.is_chief:
-        _write_end(run, model, model_name, cfg, status, cbs, test_metrics, seconds)
-    elif work != run:
-        shutil.rmtree(work / "tensorboard", ignore_errors=True)
+    try:
+        _epochs(model, cfg, setup, compiled, inputs, cbs, verbose)
+        status, finite = _status(model, cfg, setup, cbs, log)
+        test_metrics = _test(model, cfg, setup, compiled, inputs, log) if status != "nan" else {}
+        seconds = time.perf_counter() - t_start
+        if chief:
+            _write_end(run, record, model, model_name, cfg, status, finite, cbs, test_metrics, seconds, log)
+        elif work != run:
+            shutil.rmtree(work / "tensorboard", ignore_errors=True)
+    except faults.Killed:  # a simulated SIGKILL (tests): nothing more may be written
+        raise
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM turned into Terminated by the CLI
+        from archspec.errors import Terminated
+
+        record.stop("interrupted", "SIGTERM" if isinstance(exc, Terminated) else "SIGINT (Ctrl-C)")
+        log(f"interrupted after epoch {len(cbs.rows)}; the same command resumes from its checkpoint")
+        raise
+    except BaseException as exc:
+        from archspec.errors import ArchspecError
+
+        record.stop("failed", str(exc) if isinstance(exc, ArchspecError) else f"{type(exc).__name__}: {exc}")
+        raise
     log(f"{status} in {seconds:.1f} s; run directory {run}")
-    return RunResult(run, status, cbs.recorder.rows, test_metrics, cbs.initial_epoch, setup.replicas, setup.loop,
+    return RunResult(run, status, cbs.rows, test_metrics, cbs.initial_epoch, setup.replicas, setup.loop,
                      seconds, model)
+
+
+def _finished(record, resume: _Resume, cfg: TrainConfig) -> bool:
+    """A finished run (completed or early stopped, its model intact) asked for no more epochs
+    than it had."""
+    from archspec.train.record import FINISHED
+
+    if record.status not in FINISHED or not resume.initial_epoch or model_file_problem(record.path.parent / "model.keras"):
+        return False
+    asked = (record.info.get("train") or {}).get("epochs")
+    return resume.initial_epoch >= cfg.epochs or asked == cfg.epochs
+
+
+def _nothing_to_do(run: Path, record, resume: _Resume, model, setup: _Setup, log, t_start: float) -> RunResult:
+    metrics = record.info.get("test_metrics") or {}
+    shown = ", ".join(f"test {k} {v:.4f}" for k, v in metrics.items() if isinstance(v, (int, float)))
+    log(f"{run}: finished already ({record.status} after {resume.initial_epoch} epochs"
+        + (f"; {shown}" if shown else "") + "): nothing to do. To train further raise --epochs; to start "
+        f"over add --fresh; to evaluate again: archspec evaluate {run}")
+    return RunResult(run, record.status, resume.rows, metrics, resume.initial_epoch, setup.replicas, setup.loop,
+                     time.perf_counter() - t_start, model)
 
 
 def _log_start(log, model, cfg: TrainConfig, setup: _Setup, inputs: _Inputs, compiled, model_name: str,
@@ -341,8 +499,8 @@ def _log_start(log, model, cfg: TrainConfig, setup: _Setup, inputs: _Inputs, com
 
 
 # ------------------------------------------------------------------ the run directory
-def _write_start(run: Path, cfg: TrainConfig, spec_yaml: str | None, command: str | None, setup: _Setup,
-                 compiled) -> None:
+def _write_start(run: Path, record, cfg: TrainConfig, spec_yaml: str | None, command: str | None, setup: _Setup,
+                 compiled, resume: _Resume) -> None:
     import yaml
 
     from archspec.train.strategy import describe
@@ -365,30 +523,63 @@ def _write_start(run: Path, cfg: TrainConfig, spec_yaml: str | None, command: st
         "loop": setup.loop,
         "steps_per_execution": compiled.steps_per_execution,
         "versions": artifacts.versions(),
-        "status": "running",
     }
-    artifacts.write_json(run / "run.json", info)
+    record.start(info, resumed_at=resume.initial_epoch, changes=resume.changes,
+                 checkpoint_sha=resume.checkpoints.last_sha)
 
 
-def _write_end(run: Path, model, model_name: str, cfg: TrainConfig, status: str, cbs: _Callbacks,
-               test_metrics: dict, seconds: float) -> None:
-    """The models, the test metrics, the curves and the end of run.json."""
-    import json
+def _write_end(run: Path, record, model, model_name: str, cfg: TrainConfig, status: str, finite: bool,
+               cbs: _Callbacks, test_metrics: dict, seconds: float, log) -> None:
+    """The models (never one of non-finite weights), the test metrics, the curves and the end of
+    run.json."""
+    from archspec.train import checkpoint as ck
+    from archspec.train.callbacks import variables
 
-    artifacts.save_model(model, run / "model.keras")
-    cbs.checkpoint.save_best_model(run / "best.keras")
+    if finite:
+        artifacts.save_model(model, run / "model.keras")
+        faults.point("train.end.model")
+        best = cbs.checkpoint.checkpoints.load_best()
+        if best is not None:
+            model_vars, opt_vars = variables(model)
+            current = [keras_value(v) for v in model_vars + opt_vars]
+            ck.assign(best, model_vars, opt_vars, where=run)
+            try:
+                artifacts.save_model(model, run / "best.keras")
+            finally:
+                for v, value in zip(model_vars + opt_vars, current):
+                    v.assign(value)
     if test_metrics:
         artifacts.write_json(run / "metrics.json", test_metrics)
-    artifacts.plot_curves(run, cbs.recorder.rows, f"{model_name} on {cfg.data}")
-    try:
-        info = json.loads((run / "run.json").read_text())
-    except (OSError, ValueError):
-        info = {}
-    info.update(status=status, epochs_completed=len(cbs.recorder.rows), resumed_at_epoch=cbs.initial_epoch,
-                seconds=round(seconds, 2), test_metrics=test_metrics)
+    else:  # no longer the model's: keep no stale figures beside it
+        (run / "metrics.json").unlink(missing_ok=True)
+    artifacts.plot_curves(run, cbs.rows, f"{model_name} on {cfg.data}")
+    warnings = cbs.checkpoint.warnings
+    fields = dict(epochs_completed=len(cbs.rows), seconds=round(seconds, 2), test_metrics=test_metrics,
+                  best_epoch=cbs.checkpoint.best)
+    if warnings:
+        fields["warnings"] = warnings
     if cbs.guard.tripped is not None:
-        info["nan_at"] = {"epoch": cbs.guard.tripped[0] + 1, "batch": cbs.guard.tripped[1] + 1}
-    artifacts.write_json(run / "run.json", info)
+        fields["nan_at"] = {"epoch": cbs.guard.tripped[0] + 1, "batch": cbs.guard.tripped[1] + 1}
+    if not finite:
+        fields["model_written"] = False
+    faults.point("train.end.record")
+    record.end(status, **fields)
+    for w in warnings:
+        log(f"warning: {w}")
+
+
+def model_file_problem(path: Path) -> str | None:
+    """Why ``path`` is not a complete ``.keras`` archive (missing, truncated, damaged), or None."""
+    import zipfile
+
+    if not path.is_file():
+        return "the file is missing"
+    try:
+        with zipfile.ZipFile(path) as z:
+            bad = z.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        return f"truncated or damaged ({exc})"
+    return f"its member {bad} is damaged (CRC check)" if bad else None
 
 
 def evaluate_run(run_dir: str | Path, *, data: str | None = None, batch_size: int | None = None,
@@ -399,14 +590,28 @@ def evaluate_run(run_dir: str | Path, *, data: str | None = None, batch_size: in
     quiet_tensorflow()
     from archspec.train import data as data_mod
 
+    from archspec.errors import FileError
+    from archspec.train.record import RUN_JSON
+
     run = Path(run_dir)
     if not (run / "model.keras").is_file():
         raise SpecError("not a run directory: no model.keras", Loc(str(run)),
                         hint="give the directory `archspec train` wrote (--output)")
     try:
-        saved = json.loads((run / "run.json").read_text()).get("train", {})
-    except (OSError, ValueError):
+        saved = json.loads((run / RUN_JSON).read_text())["train"]
+        if not isinstance(saved, dict):
+            raise ValueError("no train section")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        if not data:  # evaluating on the default data set would be a number about nothing
+            cause = "missing" if isinstance(exc, FileNotFoundError) else f"unreadable ({exc})"
+            raise FileError(run / RUN_JSON, f"the run record is {cause}: which data the run was trained on is "
+                                            "unknown", hint="say what to evaluate on: --data NAME (e.g. npz:PATH)") from None
         saved = {}
+    problem = model_file_problem(run / "model.keras")
+    if problem:
+        raise FileError(run / "model.keras", f"not a loadable .keras model: {problem}",
+                        hint=f"run the training command again (it resumes from {run / 'backup'} and writes "
+                             "the model at the end)")
     overrides = {}
     if data:
         overrides["data"] = (data, command_line("--data"))
@@ -419,8 +624,11 @@ def evaluate_run(run_dir: str | Path, *, data: str | None = None, batch_size: in
     import archspec.layers  # noqa: F401  (custom layers)
     import archspec.train.schedules  # noqa: F401  (the warm-up schedule)
 
-    with deep_recursion(run / "model.keras"):  # Keras walks a loaded graph recursively
-        model = keras.saving.load_model(run / "model.keras")
+    try:
+        with deep_recursion(run / "model.keras"):  # Keras walks a loaded graph recursively
+            model = keras.saving.load_model(run / "model.keras")
+    except (ValueError, OSError, KeyError, EOFError) as exc:
+        raise FileError(run / "model.keras", f"not a loadable .keras model: {str(exc)[:300]}") from None
     in_shape = tuple(model.inputs[0].shape[1:])
     d = data_mod.load_data(cfg.data, cfg, cfg.loc("data"), model_input=in_shape)
     how = data_mod.check_fit(d, in_shape, model.outputs[0].shape[-1], cfg, model.name)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from archspec.errors import RunError, SpecError
+from archspec.errors import FileError, SpecError
 from archspec.train import TrainConfig, execution, train
 from tests.train.test_loop import quiet, tiny_net
 
@@ -124,7 +124,7 @@ def test_best_keras_holds_the_best_epochs_weights(tmp_path, keras):
     assert int(last.optimizer.iterations.numpy()) == 21 * 6
 
 
-def test_a_checkpoint_of_another_model_is_a_run_error(tmp_path, keras):
+def test_a_checkpoint_of_another_model_is_refused_naming_the_change(tmp_path, keras):
     train(tiny_net, cfg(epochs=1), output=tmp_path, verbose=0, log=quiet)
 
     def other():
@@ -132,14 +132,19 @@ def test_a_checkpoint_of_another_model_is_a_run_error(tmp_path, keras):
         x = keras.layers.Flatten()(inputs)
         return keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
 
-    with pytest.raises(RunError, match=r"the checkpoint .*state\.npz is of another model or optimizer") as e:
+    with pytest.raises(FileError, match=r"cannot resume: the checkpoint of epoch 1 here is of a run with other "
+                                         r"settings \(the model \(its spec\) changed\)") as e:
         train(other, cfg(epochs=2), output=tmp_path, verbose=0, log=quiet)
-    assert "--fresh" in e.value.hint
+    assert "--fresh" in e.value.hint and "--resume-with-changes" in e.value.hint
+    # told to go on: the variables still do not fit
+    with pytest.raises(FileError, match=r"the checkpoint is of another model or optimizer") as e:
+        train(other, cfg(epochs=2), output=tmp_path, verbose=0, log=quiet, resume_with_changes=True)
+    assert e.value.path.endswith("state.npz")
 
 
-def test_an_unreadable_checkpoint_is_a_run_error(tmp_path, keras):
+def test_an_unreadable_checkpoint_without_a_previous_one_is_a_file_error(tmp_path, keras):
     train(tiny_net, cfg(epochs=1), output=tmp_path, verbose=0, log=quiet)
     (tmp_path / "backup" / "state.npz").write_bytes(b"PK\x03\x04 not a zip file")
-    with pytest.raises(RunError, match=r"the checkpoint .*state\.npz cannot be read") as e:
+    with pytest.raises(FileError, match=r"no usable checkpoint: state\.npz: not a readable \.npz archive") as e:
         train(tiny_net, cfg(epochs=2), output=tmp_path, verbose=0, log=quiet)
-    assert "--fresh" in e.value.hint
+    assert "--fresh" in e.value.hint and e.value.path == str(tmp_path / "backup")

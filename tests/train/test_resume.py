@@ -1,4 +1,6 @@
-"""Nothing lost: a run killed with SIGKILL mid-training resumes at the last completed epoch."""
+"""Nothing lost: a run killed with SIGKILL mid-training resumes at the last completed epoch; one
+stopped with SIGTERM records `interrupted`, exits 143 and resumes too (real signals, child processes;
+tests/train/test_faults.py kills at every write in-process)."""
 
 from __future__ import annotations
 
@@ -48,7 +50,7 @@ def _epochs(run: Path) -> list[int]:
 
 
 @pytest.mark.slow
-def test_sigkill_mid_epoch_then_same_command_resumes(tmp_path):
+def test_sigkill_then_sigterm_mid_epoch_then_same_command_resumes(tmp_path):
     spec = tmp_path / "tiny.yaml"
     spec.write_text(SPEC)
     killed, straight = tmp_path / "killed", tmp_path / "straight"
@@ -58,20 +60,29 @@ def test_sigkill_mid_epoch_then_same_command_resumes(tmp_path):
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
     assert _epochs(killed) == [1, 2] and not (killed / "metrics.json").exists()
 
-    resumed = subprocess.run(_cmd(spec, killed), env=_env(), cwd=ROOT, capture_output=True, text=True,
-                             timeout=180)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    with np.load(killed / "backup" / "state.npz") as state:
-        assert int(state["epoch"]) == 4
-    out = resumed.stdout
+    # resumed, then SIGTERM (what schedulers and `docker stop` send) in epoch 4
+    termed = subprocess.run(_cmd(spec, killed), env=_env(ARCHSPEC_FAULT="train.batch.epoch4:1:term"), cwd=ROOT,
+                            capture_output=True, text=True, timeout=180)
+    assert termed.returncode == 128 + signal.SIGTERM, termed.stderr[-3000:]
+    assert "terminated (SIGTERM)" in termed.stderr and "Traceback" not in termed.stderr
+    out = termed.stdout
     assert "resuming from the checkpoint of epoch 2" in out
     assert [line.split()[1] for line in out.splitlines() if line.startswith("Epoch ")] == ["3/4", "4/4"]
-    assert _epochs(killed) == [1, 2, 3, 4]
-    assert json.loads((killed / "run.json").read_text())["resumed_at_epoch"] == 2
+    assert _epochs(killed) == [1, 2, 3]
+    info = json.loads((killed / "run.json").read_text())
+    assert info["status"] == "interrupted" and info["error"] == "SIGTERM" and info["epochs_completed"] == 3
+    assert info["resumed_at_epoch"] == 2
 
-    # the same run without a kill, in this process (TensorFlow is loaded already)
+    # the same command, in this process (TensorFlow is loaded already), finishes it
     from archspec.cli import main
 
+    assert main(["train", str(spec), "-o", str(killed), "--verbose", "0"]) == 0
+    with np.load(killed / "backup" / "state.npz") as state:
+        assert int(state["epoch"]) == 4
+    assert _epochs(killed) == [1, 2, 3, 4]
+    assert json.loads((killed / "run.json").read_text())["resumed_at_epoch"] == 3
+
+    # the same run without a kill
     assert main(["train", str(spec), "-o", str(straight), "--verbose", "0"]) == 0
     a = json.loads((killed / "metrics.json").read_text())
     b = json.loads((straight / "metrics.json").read_text())

@@ -1,0 +1,254 @@
+"""The resume state of a run: ``RUN/backup/``, verified before it replaces anything.
+
+::
+
+    backup/
+      state.npz       the last completed epoch: every model and optimizer variable, the epoch and
+                      ``meta`` (the history up to it, the best epoch, the run's fingerprint)
+      previous.npz    the epoch before (kept until the next state is verified; the fallback)
+      best.npz        the best epoch's state, its own copy (not a link to state.npz)
+      checksums.json  the SHA-256 of every state file written, recorded before the file is put
+                      in place
+
+One file holds the weights, the optimizer, the epoch *and the history up to it*: the history
+files and ``run.json`` are views of it, rewritten from it when a run resumes, so a kill between
+any two writes cannot leave records that disagree with the weights.
+
+Saving an epoch: the archive is made in memory, its hash recorded in ``checksums.json``, written
+to a temporary file (a unique name), read back and compared, and only then renamed over
+``state.npz`` -- after ``state.npz`` is hard-linked to ``previous.npz``. A bad sector, a torn
+write or a zero-filled file in ``state.npz`` fails the zip's CRC or the recorded hash when loaded,
+and the run falls back to ``previous.npz`` with a message. Keras' ``BackupAndRestore``
+(``save_weights`` to HDF5 plus a JSON file) took ~85 ms an epoch for ResNet-20 here; this takes a
+few.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+import archspec.faults as faults
+from archspec.errors import FileError, os_error
+from archspec.train.artifacts import atomic_write, umask
+
+STATE, PREVIOUS, BEST, CHECKSUMS = "state.npz", "previous.npz", "best.npz", "checksums.json"
+#: what Keras' BackupAndRestore writes (run directories of older archspec versions)
+KERAS_WEIGHTS, KERAS_METADATA = "latest.weights.h5", "training_metadata.json"
+FORMAT = 2
+
+
+@dataclass
+class State:
+    """A loaded state file: the arrays (``m0..``, ``o0..``), its epoch, ``meta`` and where from."""
+
+    arrays: dict
+    epoch: int
+    meta: dict = field(default_factory=dict)
+    path: Path | None = None
+    sha256: str = ""
+
+
+class Checkpoints:
+    """The state files of one backup directory (see the module docstring)."""
+
+    def __init__(self, backup_dir: str | Path, log: Callable[[str], None] = print):
+        self.dir = Path(backup_dir)
+        self.log = log
+        self.last_sha = ""
+
+    # ------------------------------------------------------------------ saving
+    def save(self, model_values: list, optimizer_values: list, epoch: int, meta: dict, *, best: bool) -> str:
+        """Save one epoch's state (and, when ``best``, as the best too); its SHA-256."""
+        arrays = {f"m{i}": v for i, v in enumerate(model_values)}
+        arrays.update({f"o{i}": v for i, v in enumerate(optimizer_values)})
+        arrays["epoch"] = np.array(epoch)
+        arrays["meta"] = np.array(json.dumps({"format": FORMAT, **meta}))
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        data = buf.getvalue()
+        sha = hashlib.sha256(data).hexdigest()
+        target = state = self.dir / STATE
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self._record_checksum(sha, epoch, best)
+            tmp = self._write_verified(data, sha, STATE)
+            faults.point("train.checkpoint.written")
+            if state.exists():  # the previous good state stays until this one is in place
+                target = self.dir / PREVIOUS
+                _replace_by_link(state, target)
+            target = state
+            os.replace(tmp, state)
+            _sync_dir(self.dir)
+            faults.point("train.checkpoint.replaced")
+            if best:
+                target = self.dir / BEST
+                os.replace(self._write_verified(data, sha, BEST), target)
+                faults.point("train.checkpoint.best")
+        except OSError as exc:
+            raise os_error(target, exc, f"writing the checkpoint of epoch {epoch}") from None
+        self.last_sha = sha
+        return sha
+
+    def _write_verified(self, data: bytes, sha: str, name: str) -> Path:
+        """``data`` in a new temporary file beside ``name``, synced and read back equal."""
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=self.dir)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                faults.point("train.checkpoint.write" if name == STATE else "train.checkpoint.write_best", tmp)
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            with open(tmp, "rb") as f:
+                if hashlib.sha256(f.read()).hexdigest() != sha:
+                    raise OSError(5, "the file read back differs from what was written", tmp)
+            os.chmod(tmp, 0o666 & ~umask())  # mkstemp makes 0600 files
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return Path(tmp)
+
+    def _record_checksum(self, sha: str, epoch: int, best: bool) -> None:
+        """Add ``sha`` to checksums.json before its file exists; keep the last three epochs' and
+        the best's."""
+        known = self._checksums() or {}
+        known[sha] = {"epoch": epoch, "best": best}
+        if best:
+            for value in known.values():
+                value["best"] = value is known[sha]
+        keep = {k: v for k, v in known.items() if v["epoch"] >= epoch - 2 or v.get("best")}
+        atomic_write(self.dir / CHECKSUMS, json.dumps(keep, indent=1) + "\n")
+
+    def _checksums(self) -> dict | None:
+        try:
+            known = json.loads((self.dir / CHECKSUMS).read_text())
+            return known if isinstance(known, dict) and all(isinstance(v, dict) for v in known.values()) else None
+        except (OSError, ValueError):
+            return None
+
+    # ------------------------------------------------------------------ loading
+    def load(self) -> State | None:
+        """The newest good state: ``state.npz``, else ``previous.npz`` (saying why); None when the
+        directory has neither; a FileError when every state file there is bad."""
+        known = self._checksums()
+        problems = []
+        for name in (STATE, PREVIOUS):
+            path = self.dir / name
+            if not path.exists():
+                continue
+            state, problem = self._read(path, known)
+            if state is not None:
+                for bad, why in problems:
+                    self.log(f"warning: the checkpoint {bad} is unusable ({why}); resuming from {path} "
+                             f"(epoch {state.epoch}) instead")
+                self.last_sha = state.sha256
+                return state
+            problems.append((path, problem))
+        if problems:
+            raise FileError(self.dir, "no usable checkpoint: " + "; ".join(f"{p.name}: {why}" for p, why in problems),
+                            hint="start over with --fresh, or train into another --output directory")
+        return None
+
+    def load_best(self) -> State | None:
+        """The best epoch's state, or None (absent or bad: a bad one is reported, not fatal)."""
+        path = self.dir / BEST
+        if not path.exists():
+            return None
+        state, problem = self._read(path, self._checksums())
+        if state is None:
+            self.log(f"warning: the best epoch's checkpoint {path} is unusable ({problem}): "
+                     "best.keras is not written")
+        return state
+
+    def _read(self, path: Path, known: dict | None) -> tuple[State | None, str]:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            return None, exc.strerror or str(exc)
+        if not data:
+            return None, "the file is empty"
+        if not data.strip(b"\0"):
+            return None, "the file is all zero bytes"
+        sha = hashlib.sha256(data).hexdigest()
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as z:
+                bad = z.testzip()
+            if bad is not None:
+                return None, f"its member {bad} fails its CRC check (a damaged file)"
+            with np.load(io.BytesIO(data), allow_pickle=False) as f:
+                arrays = {name: f[name] for name in f.files}
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+            return None, f"not a readable .npz archive (truncated or damaged: {exc})"
+        if "epoch" not in arrays:
+            return None, "it holds no epoch (not an archspec checkpoint)"
+        if known and sha not in known:
+            return None, "its SHA-256 is not one archspec recorded when writing it (a damaged file)"
+        meta = {}
+        if "meta" in arrays:
+            try:
+                meta = json.loads(str(arrays.pop("meta")))
+            except ValueError:
+                return None, "its metadata is not readable"
+        return State(arrays, int(arrays.pop("epoch")), meta, path, sha), ""
+
+    def load_keras_format(self, model) -> int:
+        """A run directory of an older archspec (Keras' BackupAndRestore files): load the weights;
+        the epoch to start at (0 without)."""
+        weights, metadata = self.dir / KERAS_WEIGHTS, self.dir / KERAS_METADATA
+        if weights.exists():
+            model.load_weights(weights)
+        if not metadata.exists():
+            return 0
+        return int(json.loads(metadata.read_text())["epoch"])
+
+
+def assign(state: State, model_vars: list, optimizer_vars: list, *, where: Path) -> None:
+    """Put a state's arrays into the variables; a FileError when it is another model's."""
+    expect = {f"m{i}": v for i, v in enumerate(model_vars)} | {f"o{i}": v for i, v in enumerate(optimizer_vars)}
+    if set(state.arrays) != set(expect) or any(
+            tuple(state.arrays[k].shape) != tuple(v.shape) for k, v in expect.items()):
+        raise FileError(state.path or where, "the checkpoint is of another model or optimizer (or another precision)",
+                        hint="start over with --fresh, or train into another --output directory "
+                             f"(the run directory is {where})")
+    for k, v in expect.items():
+        v.assign(state.arrays[k])
+
+
+def _replace_by_link(src: Path, dst: Path) -> None:
+    """Make ``dst`` the same file as ``src`` (a hard link, else a copy), atomically."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
+    os.close(fd)
+    os.unlink(tmp)
+    try:
+        try:
+            os.link(src, tmp)  # state.npz is replaced, never rewritten: a link is a copy
+        except OSError:
+            import shutil
+
+            shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _sync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover  (Windows)
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
