@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from archspec.errors import Loc, RunError, SpecError, did_you_mean
+from archspec.errors import FileError, Loc, RunError, SpecError, did_you_mean, os_error
 from archspec.train.config import TrainConfig
 
 KINDS = ("sklearn", "npz", "images", "keras", "tfds")
@@ -42,6 +42,12 @@ class Part:
     y: Any = None
     ds: Any = None
     n: int = 0
+    #: the file the arrays came from (``npz:PATH``), for errors that name it; None for other sources
+    file: str | None = None
+    #: the names of the arrays in that file (``("x_test", "y_test")``)
+    names: tuple | None = None
+    #: which rows of those arrays this split holds (None: all, in order), for errors that name an example
+    rows: Any = None
 
     def dataset(self):
         import tensorflow as tf
@@ -85,14 +91,26 @@ def _split(part: Part, fraction: float, *, seed: int) -> tuple[Part, Part]:
         return Part(ds=ds.skip(n_out), n=part.n - n_out), Part(ds=ds.take(n_out), n=n_out)
     order = np.random.default_rng(seed).permutation(part.n)
     a, b = order[:-n_out], order[-n_out:]
-    return Part(part.x[a], part.y[a], n=len(a)), Part(part.x[b], part.y[b], n=len(b))
+
+    def take(rows):
+        source_rows = rows if part.rows is None else part.rows[rows]
+        return Part(part.x[rows], part.y[rows], n=len(rows), file=part.file, names=part.names, rows=source_rows)
+
+    return take(a), take(b)
+
+
+#: dtype kinds archspec trains on: booleans, signed and unsigned integers, floats
+NUMERIC = "biuf"
+_INT32 = np.iinfo(np.int32)
 
 
 def _images_float(x: np.ndarray) -> np.ndarray:
+    """Images as float32 (uint8 scaled to [0, 1]) with a channel axis; arrays that are not numbers
+    are left as they are, for :func:`check_arrays` to name."""
     x = np.asarray(x)
     if x.dtype == np.uint8:
         x = x.astype(np.float32) / 255.0
-    else:
+    elif x.dtype.kind in NUMERIC:
         x = x.astype(np.float32)
     if x.ndim == 3:  # (n, h, w) grayscale
         x = x[..., None]
@@ -100,24 +118,37 @@ def _images_float(x: np.ndarray) -> np.ndarray:
 
 
 def _labels(y: np.ndarray) -> np.ndarray:
+    """Labels as int32 class indices where they are whole numbers in int32's range (one-hot rows
+    become indices); anything else is left as it is, for :func:`check_arrays` to name."""
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
-    elif y.ndim == 2:  # one-hot
+    elif y.ndim == 2 and y.dtype.kind in NUMERIC:  # one-hot
         y = y.argmax(axis=1)
-    return y.astype(np.int32) if np.issubdtype(y.dtype, np.integer) or y.ndim == 1 and np.all(np.mod(y, 1) == 0) else y
+    if y.dtype.kind not in NUMERIC:
+        return y
+    if y.size and y.dtype.kind == "f" and not (y.ndim == 1 and np.all(np.mod(y, 1) == 0)):  # NaN, 0.5, ...
+        return y
+    if y.size and y.dtype.kind != "b" and (y.min() < _INT32.min or y.max() > _INT32.max):
+        return y
+    return y.astype(np.int32)
 
 
-def _arrays(x_train, y_train, x_test, y_test, cfg: TrainConfig, classes: int | None, name: str) -> Data:
+def _arrays(x_train, y_train, x_test, y_test, cfg: TrainConfig, classes: int | None, name: str,
+            file: str | None = None) -> Data:
+    """Train and test parts of the arrays (the test part held out of the training arrays when
+    there is none); ``file`` is where they came from, for :func:`check_arrays`'s errors."""
     x_train, y_train = _images_float(x_train), _labels(y_train)
+    names = ("x_train", "y_train") if file else None
+    full = Part(x_train, y_train, n=len(x_train), file=file, names=names)
     if x_test is None and cfg.test_split > 0:
-        full = Part(x_train, y_train, n=len(x_train))
         train, test = _split(full, cfg.test_split, seed=0)
     else:
-        train = Part(x_train, y_train, n=len(x_train))
-        test = Part(_images_float(x_test), _labels(y_test), n=len(x_test)) if x_test is not None else None
-    if classes is None and np.issubdtype(y_train.dtype, np.integer):
-        classes = int(y_train.max()) + 1
+        train = full
+        test = (Part(_images_float(x_test), _labels(y_test), n=len(x_test), file=file,
+                     names=("x_test", "y_test") if file else None) if x_test is not None else None)
+    # an npz file declares no class count: its labels are checked against the model's outputs
+    # (check_arrays), and a model may have outputs for classes this file lacks
     return Data(name, train, test, None, classes, tuple(x_train.shape[1:]))
 
 
@@ -141,27 +172,119 @@ def _sklearn(arg: str, cfg, loc, model_input) -> Data:
     return data
 
 
+NPZ_HINT = "npz:PATH reads arrays saved with np.savez(PATH, x_train=..., y_train=...[, x_test=..., y_test=...])"
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip member, an empty zip
+_NPY_MAGIC = b"\x93NUMPY"
+
+
 def _npz(arg: str, cfg, loc, model_input) -> Data:
     path = Path(arg).expanduser()
     if not path.is_file():
         raise SpecError("the npz file does not exist", loc, received=str(path),
                         hint="npz:PATH needs a file with arrays x_train, y_train[, x_test, y_test]")
-    import zipfile
-
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise RunError(f"cannot read the npz file {path}: {exc}",
-                       hint="the file exists but is not a readable .npz (np.savez) archive") from None
+    arrays = _read_npz(path)
     missing = [k for k in ("x_train", "y_train") if k not in arrays]
     if missing or (("x_test" in arrays) != ("y_test" in arrays)):
-        raise SpecError(f"the npz file lacks {', '.join(missing) or 'x_test/y_test as a pair'}", loc,
-                        received=sorted(arrays), hint="it needs x_train, y_train and optionally x_test, y_test")
-    if len(arrays["x_train"]) != len(arrays["y_train"]):
-        raise SpecError("x_train and y_train have different lengths", loc,
-                        received={"x_train": arrays["x_train"].shape, "y_train": arrays["y_train"].shape})
-    return _arrays(arrays["x_train"], arrays["y_train"], arrays.get("x_test"), arrays.get("y_test"), cfg, None, arg)
+        lacks = (", ".join(missing)
+                 or ("y_test" if "x_test" in arrays else "x_test") + " (x_test and y_test go together)")
+        raise FileError(path, f"the npz file lacks {lacks}; it holds {sorted(arrays)}",
+                        hint="it needs x_train, y_train and optionally x_test, y_test")
+    for key, value in arrays.items():
+        if key in ("x_train", "y_train", "x_test", "y_test") and np.ndim(value) == 0:
+            raise FileError(path, f"{key} in the npz file is a single value, not an array of examples",
+                            hint=f"{key} needs one entry per example (its first axis)")
+    for x, y in (("x_train", "y_train"), ("x_test", "y_test")):
+        if x in arrays and len(arrays[x]) != len(arrays[y]):
+            raise FileError(path, f"{x} and {y} have different lengths: {x} has shape {arrays[x].shape}, "
+                                  f"{y} has shape {arrays[y].shape}",
+                            hint=f"{x} and {y} need one entry per example each, in the same order")
+    return _arrays(arrays["x_train"], arrays["y_train"], arrays.get("x_test"), arrays.get("y_test"), cfg, None, arg,
+                   str(path))
+
+
+def _read_npz(path: Path) -> dict:
+    """The arrays of an .npz file, or a FileError saying why the file cannot be used: empty,
+    blank, not an archive at all, truncated or corrupt, or holding pickled Python objects.
+    archspec never unpickles a data file (``allow_pickle=False``): a pickle can run code."""
+    import struct
+    import zipfile
+    import zlib
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError as exc:
+        raise os_error(path, exc, "reading the npz file") from None
+    damaged = "it was probably cut off or damaged while being written or copied: write or copy it again"
+    if not head:
+        raise FileError(path, "the npz file is empty (0 bytes)", hint=damaged)
+    if not head.strip(b"\0") and _all_zero(path):
+        raise FileError(path, f"the npz file is all zero bytes ({path.stat().st_size:,} of them), not an .npz "
+                              "archive", hint="a disk or copy failure left it blank: write or copy it again")
+    if head.startswith(_NPY_MAGIC):
+        raise FileError(path, "the file is a single .npy array, not an .npz archive of x_train, y_train",
+                        hint=NPZ_HINT)
+    if not head.startswith(_ZIP_MAGIC):
+        raise FileError(path, f"the file is not an .npz archive ({_looks_like(path, head)})", hint=NPZ_HINT)
+    broken = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, struct.error, NotImplementedError)
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except broken:
+        raise FileError(path, "the file is a truncated or corrupt .npz archive", hint=damaged) from None
+    arrays = {}
+    with npz:
+        for key in npz.files:
+            try:
+                arrays[key] = npz[key]
+            except broken:
+                if _holds_objects(npz, key):
+                    raise FileError(
+                        path, f"{key} in the npz file holds Python objects (dtype object, stored pickled), "
+                              "which archspec does not load",
+                        hint=f"save {key} as a numeric array, e.g. np.asarray({key}, dtype=np.float32) (examples "
+                             "of different sizes must be resized or padded to one shape first)") from None
+                raise FileError(path, f"the file is a truncated or corrupt .npz archive ({key} cannot be read)",
+                                hint=damaged) from None
+    return arrays
+
+
+def _all_zero(path: Path, chunk: int = 1 << 20) -> bool:
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            if block.strip(b"\0"):
+                return False
+    return True
+
+
+def _looks_like(path: Path, head: bytes) -> str:
+    """A few words on what a file that is not an archive holds: text, or its first bytes."""
+    with open(path, "rb") as f:
+        start = f.read(200)
+    kinds = {b"\x1f\x8b": "gzip data", b"\x80": "a Python pickle", b"\x89PNG": "a PNG image",
+             b"\xff\xd8\xff": "a JPEG image", b"\x89HDF": "an HDF5 file"}
+    for magic, kind in kinds.items():
+        if head.startswith(magic):
+            return f"it holds {kind}"
+    try:
+        text = start.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"it starts with the bytes {head!r}"
+    first = text.splitlines()[0] if text.strip() else text
+    return f"it holds text: {first[:40]!r}" + ("..." if len(first) > 40 else "")
+
+
+def _holds_objects(npz, key: str) -> bool:
+    """Whether the member ``key`` of an open NpzFile is an array of Python objects (its header says so)."""
+    import zipfile
+
+    fmt = np.lib.format
+    try:
+        with npz.zip.open(key + ".npy") as member:
+            version = fmt.read_magic(member)
+            header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+            return header(member)[2].hasobject
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile):
+        return False
 
 
 def _images(arg: str, cfg, loc, model_input) -> Data:
@@ -255,12 +378,146 @@ def _tfds(arg: str, cfg, loc, model_input) -> Data:
                 Part(ds=scale(test), n=info.splits["test"].num_examples), None, classes, shape)
 
 
+# ---------------------------------------------------------------------------------- checking the arrays
+def check_arrays(data: Data, units: int | None, model_name: str, cfg: TrainConfig) -> None:
+    """Check every split held as numpy arrays (train, validation, test) before any training, so
+    that a bad example or label is not found only by the test after hours of training.
+
+    Each split must hold examples; its inputs must be finite numbers; its labels must be numbers
+    and, for a classifier (``units`` > 1, labels one class index per example), whole numbers in
+    ``0..units-1``. The first problem found raises: a FileError naming the file for ``npz:PATH``
+    data (and the split and array in the message), else a SpecError at the ``data`` setting.
+    Splits backed by tf.data (``images:``, ``tfds:``) cannot be checked cheaply and are skipped.
+    Vectorized: a few passes over the arrays (MNIST: tens of milliseconds).
+    """
+    for split, part in (("train", data.train), ("validation", data.val), ("test", data.test)):
+        if part is None or part.ds is not None:
+            continue
+        problem = (_empty(part, split) or _inputs_problem(part, split)
+                   or _labels_problem(part, split, units, model_name))
+        if problem:
+            message, hint = problem
+            if part.file:
+                raise FileError(part.file, message, hint=hint)
+            from_validation = split == "validation" and cfg.validation_data
+            raise SpecError(message, cfg.loc("validation_data" if from_validation else "data"), hint=hint)
+
+
+def _describe(part: Part, split: str, which: int) -> str:
+    """``the test split (y_test)``, ``the validation split (from x_train)`` or ``the test split``."""
+    if not part.names:
+        return f"the {split} split"
+    name = part.names[which]
+    return f"the {split} split ({name})" if part.rows is None else f"the {split} split (from {name})"
+
+
+def _first(part: Part, which: int, bad: np.ndarray) -> tuple[int, str]:
+    """The first example of a split that ``bad`` (a boolean per example) marks: its index in the
+    split and its name by the index in the file's array (``x_train[1234]``; the lowest there when
+    the split is a shuffled part of that array)."""
+    rows = np.flatnonzero(bad)
+    i = int(rows[0] if part.rows is None else rows[np.argmin(part.rows[rows])])
+    row = int(i if part.rows is None else part.rows[i])
+    return i, (f"{part.names[which]}[{row}]" if part.names else f"example {row}")
+
+
+def _count(n: int, what: str) -> str:
+    """``1 label is``, ``3 labels are``."""
+    return f"{n:,} {what} is" if n == 1 else f"{n:,} {what}s are"
+
+
+def _values(a: np.ndarray, limit: int = 3) -> str:
+    """A few distinct values of an array, as Python writes them: ``'cat', 'dog'``."""
+    seen = list(dict.fromkeys(v.item() if hasattr(v, "item") else v for v in a.reshape(-1)[:1000]))
+    return ", ".join(repr(v) if len(repr(v)) <= 40 else repr(v)[:37] + "..." for v in seen[:limit])
+
+
+def _number(v):
+    """A scalar as a Python number, whole floats as ints: ``57`` rather than ``57.0``."""
+    v = v.item()
+    return int(v) if isinstance(v, float) and v.is_integer() else v
+
+
+def _kind(a: np.ndarray) -> str:
+    return {"U": "strings", "S": "byte strings", "O": "Python objects"}.get(a.dtype.kind, f"{a.dtype} values")
+
+
+def _empty(part: Part, split: str):
+    if part.n:
+        return None
+    arrays = "/".join(part.names) if part.names else "the data"
+    hint = {"train": f"{arrays} hold no examples, or too few to hold out test_split and validation_split "
+                     "of them as well: give them more",
+            "validation": "give the validation data some examples, or set validation_split: 0",
+            "test": f"give {arrays} some examples, or leave them out to hold out test_split of the training data"}
+    return f"the {split} split has no examples", hint[split]
+
+
+def _inputs_problem(part: Part, split: str):
+    x = part.x
+    if x.dtype.kind not in NUMERIC:
+        return (f"inputs are not numbers: {_describe(part, split, 0)} holds {_kind(x)} (dtype {x.dtype}), "
+                f"such as {_values(x, 1)}",
+                "save the inputs as a numeric array (uint8 pixels or floats), e.g. np.asarray(x, dtype=np.float32)")
+    if x.dtype.kind != "f" or x.size == 0 or (np.isfinite(x.min()) and np.isfinite(x.max())):
+        return None  # min and max are finite only when no value is NaN or inf: no boolean mask needed
+    flat = x.reshape(len(x), -1)
+    nan, inf = int(np.isnan(flat).sum()), int(np.isinf(flat).sum())
+    counts = " and ".join(f"{k:,} {what}" for k, what in ((nan, "NaN"), (inf, "inf")) if k)
+    _, first = _first(part, 0, ~np.isfinite(flat).all(axis=1))
+    return (f"inputs are not all finite: {_describe(part, split, 0)} holds {counts} "
+            f"value{'s' if nan + inf > 1 else ''}, the first in {first}",
+            "fix or drop those examples before saving: `bad = ~np.isfinite(x).reshape(len(x), -1).all(axis=1)` "
+            "marks them")
+
+
+def _labels_problem(part: Part, split: str, units: int | None, model_name: str):
+    y, where = part.y, _describe(part, split, 1)
+    classifier = units is not None and units > 1 and y.ndim == 1
+    needs = f"integer class indices 0..{units - 1}" if classifier else "numbers"
+    if y.dtype.kind not in NUMERIC:
+        return (f"labels are {_kind(y)}: {where} holds {_values(y)} (dtype {y.dtype}), but archspec needs {needs}",
+                "map the labels to integers, e.g. `names, y = np.unique(labels, return_inverse=True)`, "
+                "and save y (names[i] is then the name of class i)")
+    if not classifier or y.size == 0:
+        return None
+    if y.dtype.kind == "f":  # left as floats by _labels: not all whole numbers
+        bad = ~np.isfinite(y) | (np.mod(y, 1) != 0)
+        if bad.any():
+            i, first = _first(part, 1, bad)
+            n = int(bad.sum())
+            return (f"labels are not whole numbers: {where} holds {y[i].item()!r} at {first}"
+                    + (f" ({n:,} such labels)" if n > 1 else "") + f", but archspec needs {needs}",
+                    "labels are class indices; save y.argmax(axis=1) if y holds one-hot rows or probabilities, "
+                    "or fix the labels that are not whole numbers")
+    low, high = _number(y.min()), _number(y.max())
+    if low < 0:
+        bad = y < 0
+        _, first = _first(part, 1, bad)
+        return (f"labels out of range: {where} has labels down to {low} but class indices start at 0 "
+                f"(the model `{model_name}` has {units} outputs: 0..{units - 1})",
+                f"check the labels: {_count(int(bad.sum()), 'label')} below 0, the first at {first}; "
+                "if they are signed or 1-based, map them to 0..C-1")
+    if high >= units:
+        bad = y >= units
+        _, first = _first(part, 1, bad)
+        return (f"labels out of range: {where} has labels up to {high} but the model `{model_name}` has "
+                f"{units} outputs (class indices 0..{units - 1})",
+                f"check the labels: {_count(int(bad.sum()), 'label')} {units} or more, the first at {first} "
+                f"(a wrong label, or another data set's file?); only if the data truly has {int(high) + 1} "
+                f"classes, give the model more outputs (e.g. --set classes={int(high) + 1})")
+    return None
+
+
 # ---------------------------------------------------------------------------------- fitting the model
 def check_fit(data: Data, model_shape: tuple, units: int | None, cfg: TrainConfig, model_name: str):
     """How to bring the data's examples to the model's input: None, ``reshape``, ``resize``, ``pad``.
 
-    Raises a SpecError naming both shapes (or both class counts) when they do not fit.
+    First checks the arrays themselves (:func:`check_arrays`: empty splits, NaN or inf inputs,
+    labels out of range), then raises a SpecError naming both shapes (or both class counts) when
+    they do not fit.
     """
+    check_arrays(data, units, model_name, cfg)
     src, dst = tuple(data.shape), tuple(model_shape)
     loc = cfg.loc("data")
     how = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from archspec.errors import Loc, RunError, SpecError
+from archspec.errors import FileError, Loc, RunError, SpecError
 from archspec.spec import loads
 from archspec.cli._common import parse_sets
 from archspec.cli.train import make_parser, overrides_from_args
@@ -196,15 +196,16 @@ def test_npz_source(tmp_path):
     assert data.shape == (6, 6, 1) and data.test.n == 10 and data.train.x.dtype == np.float32
     assert data.train.n + data.val.n == 50
     np.savez(path, x=np.zeros(3))
-    with pytest.raises(SpecError, match="lacks x_train, y_train") as err:
+    with pytest.raises(FileError, match=r"d\.npz: error: the npz file lacks x_train, y_train") as err:
         load_data(f"npz:{path}", TrainConfig(), Loc())
-    assert err.value.received == ["x"]
+    assert err.value.message == "the npz file lacks x_train, y_train; it holds ['x']"
+    assert err.value.path == str(path) and "x_train, y_train" in err.value.hint
     with pytest.raises(SpecError, match="does not exist"):
         load_data(f"npz:{tmp_path}/nope.npz", TrainConfig(), Loc())
-    (tmp_path / "torn.npz").write_bytes(b"PK\x03\x04 not a zip file")  # a run-time failure, not a mistake
-    with pytest.raises(RunError, match=r"cannot read the npz file .*torn\.npz") as err:
+    (tmp_path / "torn.npz").write_bytes(b"PK\x03\x04 not a zip file")  # the file's fault: a FileError naming it
+    with pytest.raises(FileError, match=r"torn\.npz: error: the file is a truncated or corrupt \.npz archive") as err:
         load_data(f"npz:{tmp_path}/torn.npz", TrainConfig(), Loc())
-    assert "np.savez" in err.value.hint
+    assert err.value.path == str(tmp_path / "torn.npz") and "write or copy it again" in err.value.hint
 
 
 def test_unknown_sources():
