@@ -7,7 +7,10 @@
     archspec tune --summary DIR
 
 Started again with the same command after a crash (even SIGKILL), a search continues: completed
-trials are kept, the one that was running runs again. With keras-tuner's
+trials are kept, the one that was running runs again, and repeats the score it would have had (each
+trial is seeded from --seed and its id). A file of the search that a kill left truncated is named
+(exit 2); removing a trial's folder runs that trial again. One search per directory: a second one
+stops at once (exit 2), naming the process that holds it. With keras-tuner's
 ``KERASTUNER_TUNER_ID``/``KERASTUNER_ORACLE_IP``/``KERASTUNER_ORACLE_PORT`` set, the same command
 runs as the chief (``KERASTUNER_TUNER_ID=chief``: serves the oracle, then writes the results) or
 as a worker (runs trials).
@@ -85,7 +88,7 @@ def cmd_tune(args) -> int:
 
 def _summary(directory: Path) -> int:
     from archspec.tune.layout import PROJECT
-    from archspec.tune.results import format_table, results_table
+    from archspec.tune.results import UNREADABLE, format_table, results_table
 
     if not (directory / PROJECT).is_dir():
         raise SpecError(f"no search in `{directory}`", command_line("--summary"),
@@ -94,7 +97,13 @@ def _summary(directory: Path) -> int:
     print(format_table(rows))
     done = sum(r["status"] == "completed" for r in rows)
     rejected = sum(r["rejected"] for r in rows)
-    print(f"{len(rows)} trials: {done} completed, {rejected} rejected, {len(rows) - done - rejected} other")
+    unreadable = [r["trial_id"] for r in rows if r["status"] == UNREADABLE]
+    other = len(rows) - done - rejected - len(unreadable)
+    print(f"{len(rows)} trials: {done} completed, {rejected} rejected, {other} other"
+          + (f", {len(unreadable)} unreadable" if unreadable else ""))
+    for trial_id in unreadable:
+        print(f"trial {trial_id}: {directory / PROJECT / f'trial_{trial_id}' / 'trial.json'} is truncated or "
+              "corrupt: resuming the search stops there (remove that trial's folder to run it again)")
     return 0
 
 

@@ -26,6 +26,8 @@ Pieces, each separate:
 - :func:`write_results`: ``results.csv``/``results.json``, ``best.yaml`` (the source file with
   each space replaced by its chosen value), ``best.keras`` and ``results.png``.
 - :func:`load_data`: a data source split as ``archspec train`` splits it.
+- :mod:`archspec.tune.resume`: the files keras-tuner reads to resume a search, checked first (a
+  truncated one is a FileError naming it); a trial whose folder was removed runs again.
 """
 
 from __future__ import annotations

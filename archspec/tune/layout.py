@@ -3,6 +3,8 @@
 ::
 
     DIRECTORY/
+      .lock                          held by the search (its chief), .lock-ID by each worker
+      trials/oracle.json             keras-tuner's oracle; trials/tuner0.json (chief.json...) its tuner's
       trials/trial_N/trial.json      keras-tuner's trial (values, status, score)
       trials/trial_N/archspec.json   archspec's record: params, MACs, memory, budget, timings
       results.csv/.json/.png         the table of every trial, and its plot

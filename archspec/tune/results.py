@@ -18,19 +18,35 @@ from archspec.train.artifacts import atomic_write, save_model
 from archspec.tune.layout import PROJECT, RECORD
 
 
+#: the status of a trial whose ``trial.json`` is truncated or corrupt (see archspec.tune.resume)
+UNREADABLE = "unreadable"
+
+
 def results_table(directory: str | Path) -> list[dict]:
-    """One row per trial (finished or running), from the files in ``directory`` only."""
+    """One row per trial (finished or running), from the files in ``directory`` only. A trial
+    whose ``trial.json`` cannot be read (truncated by a kill mid-write) has the status
+    :data:`UNREADABLE` and no values; a folder without one yet (just created) has no row."""
     project = Path(directory) / PROJECT
     rows = []
     for tdir in sorted(project.glob("trial_*")):
         try:
-            trial = json.loads((tdir / "trial.json").read_text())
-        except (OSError, ValueError):
-            continue
-        try:
             rec = json.loads((tdir / RECORD).read_text())
         except (OSError, ValueError):
             rec = {}
+        rec = rec if isinstance(rec, dict) else {}
+        try:
+            trial = json.loads((tdir / "trial.json").read_text())
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError):
+            trial = None
+        if not isinstance(trial, dict):
+            rows.append({"trial_id": tdir.name[len("trial_"):], "status": UNREADABLE, "rejected": False,
+                         "objective": None, "params": rec.get("params"), "macs": rec.get("macs"),
+                         "memory": rec.get("memory"), "epochs": None,
+                         "trial_seconds": rec.get("trial_seconds"),
+                         "fit_seconds": rec.get("fit_seconds"), "values": {}})
+            continue
         values = dict(trial.get("hyperparameters", {}).get("values", {}))
         epochs = values.pop("tuner/epochs", None)
         values = {k: v for k, v in values.items() if not k.startswith("tuner/")}

@@ -7,15 +7,18 @@ The strategy (before any other TensorFlow op), the :class:`HyperModel`, the tune
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from archspec.errors import SpecError, command_line
+from archspec.errors import FileError, SpecError, command_line
 from archspec.spec import Spec, as_spec
 from archspec.train.config import TrainConfig
 from archspec.tune.budget import Budget
+from archspec.tune.resume import owns_oracle, prepare_resume, tuner_id
 from archspec._env import quiet_tensorflow
 
 
@@ -40,9 +43,18 @@ def search(spec: Spec | str | Path, *, directory: str | Path, tuner: str = "rand
            overwrite: bool = False, write_model: bool = True, log: bool = True) -> SearchResult:
     """Search the spaces of ``spec`` (a :class:`~archspec.spec.Spec` or a path) with keras-tuner.
 
+    One search per directory: the search holds the directory's lock (``DIRECTORY/.lock``, see
+    :mod:`archspec.train.lock`) from start to end, and a second one stops at once, before importing
+    TensorFlow, with a FileError naming the first. The chief of a distributed search holds that
+    lock too; each keras-tuner worker (``KERASTUNER_TUNER_ID`` other than ``chief``, with the
+    chief's ``KERASTUNER_ORACLE_IP``) holds its own, ``DIRECTORY/.lock-ID``: chief and workers share
+    the directory, two chiefs or two processes with one worker id cannot.
+
     Args:
         directory: where the search lives; an existing search there is resumed (completed
-            trials kept, the one that was running run again) unless ``overwrite``.
+            trials kept, the one that was running run again) unless ``overwrite``. A file of it
+            keras-tuner would read that is truncated is a FileError naming it
+            (:mod:`archspec.tune.resume`).
         tuner: ``random``, ``bayesian`` or ``hyperband``; ``max_trials`` (random, bayesian),
             ``max_epochs`` (hyperband; default the spec's ``train.epochs``).
         epochs: epochs per trial (random, bayesian; default the spec's ``train.epochs``).
@@ -59,6 +71,44 @@ def search(spec: Spec | str | Path, *, directory: str | Path, tuner: str = "rand
         >>> r.best["trial_id"], r.paths["yaml"]                          # doctest: +SKIP
         ('1', PosixPath('runs/lenet/best.yaml'))
     """
+    role = os.environ.get("KERASTUNER_TUNER_ID")
+    worker = role if role and role != "chief" else None
+    # the process that holds keras-tuner's oracle (and writes its files) holds the directory's lock:
+    # a search with no KERASTUNER_* variables, a chief, and (keras-tuner's own rule) any id without
+    # KERASTUNER_ORACLE_IP, which is no worker of a chief
+    with _locked(directory, None if owns_oracle() else tuner_id()):
+        if not overwrite:
+            prepare_resume(directory)  # before TensorFlow: a truncated file is named at once
+        return _search(spec, directory=directory, tuner=tuner, max_trials=max_trials, max_epochs=max_epochs,
+                       epochs=epochs, budget=budget, data=data, strategy=strategy, objective=objective,
+                       seed=seed, overwrite=overwrite, write_model=write_model, log=log, worker=worker)
+
+
+@contextlib.contextmanager
+def _locked(directory: str | Path, worker: str | None):
+    """Hold the search directory's lock (a worker: its own lock there) for the block."""
+    from archspec.train.lock import LOCK, hold
+
+    if worker is None:
+        what, name = "search directory", LOCK
+        hint = "wait for that search to finish, stop it, or search into another --directory"
+    else:
+        what = f"search directory (as keras-tuner worker `{worker}`)"
+        name = LOCK + "-" + re.sub(r"[^\w.-]", "_", worker)
+        hint = (f"another process runs as keras-tuner worker `{worker}` of this search: give each worker "
+                "its own KERASTUNER_TUNER_ID")
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(hold(directory, what=what, name=name))
+        except FileError as err:
+            in_use = "in use by another process" in err.message
+            raise FileError(err.path, err.message, hint=hint if in_use else
+                            (err.hint or "").replace("(-o DIR)", "(--directory DIR)") or None) from None
+        yield
+
+
+def _search(spec, *, directory, tuner, max_trials, max_epochs, epochs, budget, data, strategy, objective,
+            seed, overwrite, write_model, log, worker) -> SearchResult:
     quiet_tensorflow()
     t0 = time.perf_counter()
     spec = as_spec(spec)
@@ -87,9 +137,8 @@ def search(spec: Spec | str | Path, *, directory: str | Path, tuner: str = "rand
         fit["epochs"] = epochs
     searcher.search(x, y, **fit)
     result = SearchResult(Path(directory), objective=objective, tuner=searcher)
-    role = os.environ.get("KERASTUNER_TUNER_ID")
-    if role and role != "chief":
-        result.worker = role
+    if worker:
+        result.worker = worker
     else:
         repair_records(searcher)  # a trial a kill left without its record
         result.paths = write_results(searcher, directory, with_model=write_model, epochs=fit.get("epochs"))
@@ -111,6 +160,9 @@ def load_data(name: str, *, spec: Spec | None = None):
     cfg = TrainConfig.from_sources(spec.train if spec is not None else None)
     loc = command_line("--data")
     data = source(name, cfg, loc)
+    from archspec.train.data import check_arrays
+
+    check_arrays(data, None, spec.name if spec is not None else "model", cfg)  # finite, numeric, not empty
     if data.train.x is None or data.val is None or data.val.x is None:
         raise SpecError("tuning needs a data source that loads as arrays, with a validation split",
                         loc, received=name, hint="e.g. sklearn:digits, npz:PATH, keras:mnist")

@@ -7,6 +7,7 @@ import gc
 import json
 import os
 import time
+import zlib
 from pathlib import Path
 
 import keras_tuner as kt
@@ -20,6 +21,7 @@ from archspec.tune.budget import Budget, memory_bytes
 from archspec.tune.hypermodel import HyperModel, quiet_optimizer_warning
 from archspec.tune.layout import PROJECT, RECORD, TUNERS
 from archspec.tune.results import trial_line
+from archspec.tune.resume import REMOVED, owns_oracle, prepare_resume
 
 
 class _Trials:
@@ -31,6 +33,7 @@ class _Trials:
             hypermodel.budget = budget
         self.reject_score = reject_score
         self.log = log
+        self.search_seed = (kwargs.get("seed") or 1) - 1  # archspec's seed (see oracle_seed)
         super().__init__(hypermodel, **kwargs)
 
     def search(self, *args, **kwargs):
@@ -75,6 +78,12 @@ class _Trials:
         # keras-tuner's _try_build clears the Keras session and collects garbage before building:
         # nothing of the previous trial's model is kept (see scripts/bench_tune.py --memory)
         hm.fit_seconds = 0.0
+        # every random number of the trial (initial weights, dropout, the data's shuffle) from the
+        # search's seed and the trial's id alone: a trial run again after a kill repeats the run it
+        # would have had in a search never killed, whatever ran before it in this process
+        import keras
+
+        keras.utils.set_random_seed(trial_seed(self.search_seed, trial.trial_id))
         with quiet_optimizer_warning():
             result = super().run_trial(trial, *args, **kwargs)
         record.update(trial_seconds=time.perf_counter() - t0, fit_seconds=hm.fit_seconds)
@@ -95,6 +104,19 @@ class _Trials:
     def _record(self, trial, record: dict) -> None:
         write_json(Path(self.get_trial_dir(trial.trial_id)) / RECORD, record)  # atomic
         faults.point("tune.trial_recorded")
+
+
+def oracle_seed(seed: int | None) -> int | None:
+    """keras-tuner's seed for archspec's ``seed``: one more, since keras-tuner takes 0 for "draw a
+    random seed" (``seed or random.randint(1, 10000)``) and ``--seed 0`` must repeat too."""
+    return None if seed is None else seed + 1
+
+
+def trial_seed(seed: int, trial_id: str) -> int:
+    """The random seed of one trial: a function of the search's ``seed`` and the trial's id only
+    (``"01"`` and ``"1"`` alike: the id's width follows ``max_trials``, which a resume may change)."""
+    key = str(int(trial_id)) if str(trial_id).isdigit() else str(trial_id)
+    return zlib.crc32(f"archspec-trial:{seed}:{key}".encode()) & 0x7FFFFFFF
 
 
 def static_record(hm: HyperModel, trial) -> dict:
@@ -125,6 +147,36 @@ def repair_records(tuner) -> list[str]:
     return repaired
 
 
+def refill_removed(tuner) -> list[str]:
+    """Values for each trial whose folder was removed (see :mod:`archspec.tune.resume`), asked of
+    the oracle as for a new trial (random and bayesian: new values; hyperband: the free place of
+    its bracket); the spaces' defaults if the oracle has none to give. The trial, in the oracle's
+    retry queue, then runs again under its id. Returns the ids."""
+    oracle = tuner.oracle
+    trials = getattr(oracle, "trials", None)
+    if not owns_oracle() or not isinstance(trials, dict):
+        return []
+    waiting = [t for t in trials.values() if t.message == REMOVED and not t.hyperparameters.values]
+    for trial in waiting:  # not "RUNNING" while the oracle draws: BayesianOptimization's model would
+        trial.status = "INVALID"  # count a running trial it does not know as scored (or fail)
+    for trial in waiting:
+        response = oracle.populate_space(trial.trial_id)
+        hp = oracle.hyperparameters.copy()
+        if response.get("status") == "RUNNING" and response.get("values"):
+            hp.values = dict(response["values"])
+        else:  # keras-tuner would draw the missing values at random, unseeded
+            hp.values = {p.name: p.default for p in hp.space}
+        trial.hyperparameters = hp
+        trial.message = None
+        oracle._record_values(trial)  # as keras-tuner's create_trial does: not drawn twice
+    for trial in waiting:
+        trial.status = "RUNNING"
+        oracle._save_trial(trial)
+    if waiting:
+        oracle.save()
+    return [t.trial_id for t in waiting]
+
+
 def _readable(path: Path) -> bool:
     try:
         return isinstance(json.loads(path.read_text()), dict)
@@ -151,24 +203,34 @@ def make_tuner(hypermodel: HyperModel, tuner: str = "random", *, directory: str 
     """A keras-tuner tuner over ``hypermodel``; its trials live in ``directory/trials``.
 
     ``overwrite=False`` (the default) resumes a search found in ``directory``: completed trials
-    are kept, the one that was running is run again. ``strategy`` (a ``tf.distribute``
-    strategy) is the strategy each trial builds and trains under. ``max_epochs`` (Hyperband)
-    defaults to the spec's ``train.epochs``. The objective is minimized when it is a loss or
-    an error (:func:`archspec.train.compile.direction`), else maximized.
+    are kept, the one that was running is run again; a file keras-tuner would read that is
+    truncated is a :class:`~archspec.errors.FileError` naming it, and a trial whose folder was
+    removed runs again (:mod:`archspec.tune.resume`). Each trial draws its random numbers from
+    ``seed`` and its id (:func:`trial_seed`); keras-tuner's oracle draws the values from ``seed``.
+    ``strategy`` (a ``tf.distribute`` strategy) is the strategy each trial builds and trains
+    under. ``max_epochs`` (Hyperband) defaults to the spec's ``train.epochs``. The objective is
+    minimized when it is a loss or an error (:func:`archspec.train.compile.direction`), else
+    maximized.
     """
+    if tuner not in TUNERS:
+        raise SpecError(f"unknown tuner `{tuner}`", command_line("--tuner"),
+                        received=tuner, hint="tuners: " + ", ".join(TUNERS))
+    if not overwrite:
+        prepare_resume(directory)  # a FileError naming a truncated file keras-tuner would read
     common = dict(objective=kt.Objective(objective, direction(objective) or "max"), directory=str(directory),
-                  project_name=PROJECT, overwrite=overwrite, seed=seed, budget=budget,
+                  project_name=PROJECT, overwrite=overwrite, seed=oracle_seed(seed), budget=budget,
                   distribution_strategy=strategy, **kwargs)
     if tuner == "random":
-        return RandomSearch(hypermodel, max_trials=max_trials, **common)
-    if tuner == "bayesian":
-        return BayesianOptimization(hypermodel, max_trials=max_trials, **common)
-    if tuner == "hyperband":
+        made = RandomSearch(hypermodel, max_trials=max_trials, **common)
+    elif tuner == "bayesian":
+        made = BayesianOptimization(hypermodel, max_trials=max_trials, **common)
+    else:
         cfg = TrainConfig.from_sources(hypermodel.spec.train)
         epochs = max_epochs or cfg.epochs
-        return Hyperband(hypermodel, max_epochs=max(epochs, 2), **common)
-    raise SpecError(f"unknown tuner `{tuner}`", command_line("--tuner"),
-                    received=tuner, hint="tuners: " + ", ".join(TUNERS))
+        made = Hyperband(hypermodel, max_epochs=max(epochs, 2), **common)
+    if not overwrite:
+        refill_removed(made)
+    return made
 
 
 def make_strategy(name: str | None):
