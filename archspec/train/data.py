@@ -23,7 +23,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -68,13 +68,57 @@ class Data:
 
 
 # ---------------------------------------------------------------------------------- sources
-def load_data(name: str, cfg: TrainConfig, loc: Loc, *, model_input: tuple | None = None) -> Data:
-    """Load the source ``name`` and split it into train / validation / test parts."""
+def check_source(name: str, loc: Loc) -> None:
+    """The checks of a source name that need no TensorFlow and read no data: the kind, the data
+    set's name, that the file or folder exists, that TensorFlow Datasets is installed. Run before
+    TensorFlow is imported (:func:`preflight`), and again by :func:`load_data`."""
     kind, _, arg = name.partition(":")
     if kind not in KINDS or (not arg and kind != "sklearn"):
         raise SpecError(f"unknown data source `{name}`", loc, received=name,
                         hint=(did_you_mean(kind, KINDS) and f"{did_you_mean(kind, KINDS)[:-1]} (as `KIND:ARG`)?")
                         or "sources: sklearn:digits, npz:PATH, images:DIR, keras:mnist|fashion_mnist|cifar10|cifar100, tfds:NAME")
+    arg = arg or "digits"
+    if kind == "sklearn" and arg != "digits":
+        raise SpecError(f"unknown scikit-learn data set `{arg}`", loc, received=arg,
+                        hint=did_you_mean(arg, ["digits"]) or "only sklearn:digits is embedded")
+    if kind == "npz" and not Path(arg).expanduser().is_file():
+        raise SpecError("the npz file does not exist", loc, received=str(Path(arg).expanduser()),
+                        hint="npz:PATH needs a file with arrays x_train, y_train[, x_test, y_test]")
+    if kind == "images" and not Path(arg).expanduser().is_dir():
+        raise SpecError("the image directory does not exist", loc, received=str(Path(arg).expanduser()),
+                        hint="images:DIR needs one sub-folder per class")
+    if kind == "keras" and arg not in KERAS_SETS:
+        raise SpecError(f"unknown Keras data set `{arg}`", loc, received=arg,
+                        hint=did_you_mean(arg, KERAS_SETS) or "one of: " + ", ".join(KERAS_SETS))
+    if kind == "tfds":
+        import importlib.util
+
+        if importlib.util.find_spec("tensorflow_datasets") is None:
+            raise SpecError("tfds:NAME needs tensorflow-datasets, which is not installed", loc, received=arg,
+                            hint="pip install 'archspec-keras[tfds]' (or pip install tensorflow-datasets)")
+
+
+def preflight(cfg: TrainConfig, model_input: tuple, units: int | None, model_name: str,
+              suggest: Callable[[str, Any], str | None] | None = None) -> Data | None:
+    """Everything about the data that can be checked before TensorFlow is imported (which costs
+    seconds): the source names, and for sources read with numpy (``sklearn:``, ``npz:``) the
+    arrays and their fit to the model's input (:func:`check_fit`). Returns the loaded data of
+    those sources (to train on, not loaded twice), else None."""
+    check_source(cfg.data, cfg.loc("data"))
+    if cfg.validation_data:
+        check_source(cfg.validation_data, cfg.loc("validation_data"))
+    if cfg.data.partition(":")[0] not in ("sklearn", "npz"):
+        return None
+    data = load_data(cfg.data, cfg, cfg.loc("data"), model_input=model_input)
+    if not cfg.validation_data:  # else the validation split comes later, from its own source
+        check_fit(data, model_input, units, cfg, model_name, suggest=suggest)
+    return data
+
+
+def load_data(name: str, cfg: TrainConfig, loc: Loc, *, model_input: tuple | None = None) -> Data:
+    """Load the source ``name`` and split it into train / validation / test parts."""
+    check_source(name, loc)
+    kind, _, arg = name.partition(":")
     loader = {"sklearn": _sklearn, "npz": _npz, "images": _images, "keras": _keras, "tfds": _tfds}[kind]
     data = loader(arg or "digits", cfg, loc, model_input)
     data.name = name
@@ -153,9 +197,6 @@ def _arrays(x_train, y_train, x_test, y_test, cfg: TrainConfig, classes: int | N
 
 
 def _sklearn(arg: str, cfg, loc, model_input) -> Data:
-    if arg != "digits":
-        raise SpecError(f"unknown scikit-learn data set `{arg}`", loc, received=arg,
-                        hint=did_you_mean(arg, ["digits"]) or "only sklearn:digits is embedded")
     from sklearn.datasets import load_digits
 
     d = load_digits()
@@ -178,10 +219,7 @@ _NPY_MAGIC = b"\x93NUMPY"
 
 
 def _npz(arg: str, cfg, loc, model_input) -> Data:
-    path = Path(arg).expanduser()
-    if not path.is_file():
-        raise SpecError("the npz file does not exist", loc, received=str(path),
-                        hint="npz:PATH needs a file with arrays x_train, y_train[, x_test, y_test]")
+    path = Path(arg).expanduser()  # it exists: check_source
     arrays = _read_npz(path)
     missing = [k for k in ("x_train", "y_train") if k not in arrays]
     if missing or (("x_test" in arrays) != ("y_test" in arrays)):
@@ -292,9 +330,6 @@ def _images(arg: str, cfg, loc, model_input) -> Data:
     import tensorflow as tf
 
     root = Path(arg).expanduser()
-    if not root.is_dir():
-        raise SpecError("the image directory does not exist", loc, received=str(root),
-                        hint="images:DIR needs one sub-folder per class")
     shape = tuple(model_input) if model_input and len(model_input) == 3 else (None, None, 3)
     mode = {1: "grayscale", 3: "rgb", 4: "rgba"}.get(shape[2], "rgb")
     size = (shape[0], shape[1]) if shape[0] else (256, 256)
@@ -325,9 +360,6 @@ def keras_cache_dir() -> Path:
 
 
 def _keras(arg: str, cfg, loc, model_input) -> Data:
-    if arg not in KERAS_SETS:
-        raise SpecError(f"unknown Keras data set `{arg}`", loc, received=arg,
-                        hint=did_you_mean(arg, KERAS_SETS) or "one of: " + ", ".join(KERAS_SETS))
     import socket
 
     import keras
@@ -352,9 +384,11 @@ def _keras(arg: str, cfg, loc, model_input) -> Data:
 def _tfds(arg: str, cfg, loc, model_input) -> Data:
     try:
         import tensorflow_datasets as tfds
-    except ImportError:
-        raise SpecError("tfds:NAME needs tensorflow-datasets, which is not installed", loc, received=arg,
-                        hint="pip install tensorflow-datasets") from None
+    except ImportError as exc:  # installed, but a package it needs is not
+        missing = getattr(exc, "name", None) or str(exc)
+        raise SpecError(f"tensorflow-datasets cannot be imported: it needs the package `{missing}`, which is "
+                        "not installed", loc, received=arg,
+                        hint=f"pip install {missing} (pip install 'archspec-keras[tfds]' installs what TFDS needs)") from None
     import tensorflow as tf
 
     try:
@@ -363,6 +397,10 @@ def _tfds(arg: str, cfg, loc, model_input) -> Data:
         names = tfds.list_builders(with_community_datasets=False)  # no network lookup
         raise SpecError(f"no TensorFlow Datasets data set `{arg}`", loc, received=arg,
                         hint=did_you_mean(arg, names) or "see tfds.list_builders()") from None
+    except ImportError as exc:  # a package TFDS imports when it prepares this data set
+        missing = getattr(exc, "name", None) or str(exc)
+        raise SpecError(f"tfds:{arg} needs the package `{missing}`, which is not installed", loc, received=arg,
+                        hint=f"pip install {missing}") from None
     except Exception as exc:  # noqa: BLE001  (offline, missing split, ...)
         raise RunError(f"cannot load tfds:{arg}: {str(exc)[:300]}",
                        hint="offline, TFDS reads prepared data sets from $TFDS_DATA_DIR "
@@ -510,16 +548,22 @@ def _labels_problem(part: Part, split: str, units: int | None, model_name: str):
 
 
 # ---------------------------------------------------------------------------------- fitting the model
-def check_fit(data: Data, model_shape: tuple, units: int | None, cfg: TrainConfig, model_name: str):
+def check_fit(data: Data, model_shape: tuple, units: int | None, cfg: TrainConfig, model_name: str,
+              suggest: Callable[[str, Any], str | None] | None = None):
     """How to bring the data's examples to the model's input: None, ``reshape``, ``resize``, ``pad``.
 
     First checks the arrays themselves (:func:`check_arrays`: empty splits, NaN or inf inputs,
     labels out of range), then raises a SpecError naming both shapes (or both class counts) when
-    they do not fit.
+    they do not fit. ``suggest(what, value)``, given by a caller that knows the spec, returns a
+    ``--set NAME=VALUE`` that gives the model that ``input_shape`` (or that many ``classes``) *and
+    was checked with the analyzer*, or None; without one, a hint never proposes a change to the
+    model that may not exist.
     """
-    check_arrays(data, units, model_name, cfg)
+    # a data set that declares its classes (sklearn:, keras:) is compared by class count below
+    check_arrays(data, units if data.num_classes is None else None, model_name, cfg)
     src, dst = tuple(data.shape), tuple(model_shape)
     loc = cfg.loc("data")
+    classes_differ = units is not None and data.num_classes is not None and units > 1 and units != data.num_classes
     how = None
     if None in dst or src == dst:
         how = None
@@ -533,23 +577,47 @@ def check_fit(data: Data, model_shape: tuple, units: int | None, cfg: TrainConfi
     elif cfg.fit_input in ("reshape", "auto") and math.prod(src) == math.prod(dst):
         how = "reshape"
     else:
-        same_channels = len(src) == len(dst) == 3 and src[2] == dst[2]
         raise SpecError(
             f"the data `{data.name}` has examples of shape {src} but the model `{model_name}` "
             f"takes inputs of shape {dst}", loc, received={"data": src, "model": dst},
-            hint=("set `train: {fit_input: resize}` (or pad) in the spec, or --set train.fit_input=resize, "
-                  f"or change the model's input (--set input_shape={list(src)})" if same_channels else
-                  "the channel counts differ: change the model's input_shape (e.g. --set input_shape="
-                  f"[{dst[0]},{dst[1]},{src[-1]}])" if len(src) == len(dst) == 3 else
-                  f"change the model's input (e.g. --set input_shape={list(src)}) or use another data set"),
-        )
-    if units is not None and data.num_classes is not None and units > 1 and units != data.num_classes:
+            hint=_fit_hint(src, dst, suggest)  # the whole chain: the class count's fix too
+            + ("; then " + _classes_hint(data.num_classes, suggest) if classes_differ else ""))
+    if classes_differ:
         raise SpecError(
             f"the data `{data.name}` has {data.num_classes} classes but the model `{model_name}` "
             f"has {units} outputs", loc, received={"data classes": data.num_classes, "model outputs": units},
-            hint=f"set the model's class count to {data.num_classes} (e.g. --set classes={data.num_classes})",
+            hint=_classes_hint(data.num_classes, suggest),
         )
     return how
+
+
+def _classes_hint(n: int, suggest) -> str:
+    change = suggest("classes", n) if suggest else None
+    return (f"give the model {n} outputs: {change}" if change else
+            f"give the model {n} outputs (its last layer's units)")
+
+
+def _fit_hint(src: tuple, dst: tuple, suggest) -> str:
+    """A hint that fixes the whole mismatch: resizing (the model unchanged), or a ``--set`` the
+    caller checked with the analyzer, or else what data the model needs."""
+    images = len(src) == len(dst) == 3
+    if images and src[2] == dst[2]:
+        change = suggest("input_shape", src) if suggest else None
+        return ("resize the examples to the model's input: `train: {fit_input: resize}` in the spec, or "
+                "--set train.fit_input=resize" + (f"; or give the model their shape: {change}" if change else ""))
+    if images:
+        change = suggest("input_shape", (dst[0], dst[1], src[2])) if suggest else None
+        return (f"the data has {src[2]} channel(s) and the model takes {dst[2]}: "
+                + (f"give the model {src[2]} input channel(s) and resize the examples: {change} --set train.fit_input=resize"
+                   if change and (dst[0], dst[1]) != (src[0], src[1]) else
+                   f"give the model {src[2]} input channel(s) ({change})" if change else
+                   f"use data with {dst[2]} channel(s), or a model whose input has {src[2]}"))
+    change = suggest("input_shape", src) if suggest else None
+    if change:
+        return f"give the model the data's input shape: {change}"
+    if math.prod(src) == math.prod(dst):
+        return "the sizes agree: reshape the examples with `train: {fit_input: reshape}`"
+    return f"use data whose examples have shape {dst}, or a model that takes {src}"
 
 
 def fit_fn(how: str | None, model_shape: tuple):

@@ -88,15 +88,23 @@ def fit(spec: Spec | str | Path, *, output: str | Path | None = None, overrides:
         given["data"] = (data, command_line("--data"))
     cfg = TrainConfig.from_sources(spec.train, given)
     output = Path(output or Path("runs") / spec.name)
+    # the data's names, files, arrays and fit to the model, before TensorFlow (seconds) is imported
+    from archspec.train.data import preflight
+    from archspec.train.hints import spec_suggester
+
+    suggest = spec_suggester(spec)
+    outputs = spec.output_shapes[0]
+    preloaded = preflight(cfg, spec.input_shapes[0], outputs[-1] if outputs else None, spec.name, suggest)
     return train(lambda: build(spec), cfg, output=output, model_name=spec.name, spec_yaml=spec.to_yaml(),
                  command=command, verbose=verbose, logical_cpus=logical_cpus, log=log, callbacks=callbacks,
-                 fresh=fresh, resume_with_changes=resume_with_changes)
+                 fresh=fresh, resume_with_changes=resume_with_changes, preloaded=preloaded, suggest=suggest)
 
 
 def train(model_fn: Callable, cfg: TrainConfig, *, output: str | Path, model_name: str = "model",
           spec_yaml: str | None = None, command: str | None = None, verbose: int | None = None,
           logical_cpus: int | None = None, log: Callable[[str], None] = _log,
-          callbacks: list | None = None, fresh: bool = False, resume_with_changes: bool = False) -> RunResult:
+          callbacks: list | None = None, fresh: bool = False, resume_with_changes: bool = False,
+          preloaded=None, suggest=None) -> RunResult:
     """Train the model ``model_fn()`` (called inside ``strategy.scope()``) as ``cfg`` says.
 
     Writes the run directory ``output`` (see :mod:`archspec.train.artifacts`), which this process
@@ -105,7 +113,9 @@ def train(model_fn: Callable, cfg: TrainConfig, *, output: str | Path, model_nam
     starts over). A resume whose model, data or train settings differ from the checkpoint's
     (:mod:`archspec.train.fingerprint`) is refused, naming the changes, unless
     ``resume_with_changes``, which records them. ``callbacks``: more Keras callbacks, called
-    after archspec's own (NaN guard, checkpoint) in every loop.
+    after archspec's own (NaN guard, checkpoint) in every loop. ``preloaded`` (the data of
+    ``cfg.data``, loaded) and ``suggest`` (hints that change the model, see
+    :mod:`archspec.train.hints`) come from :func:`fit`, which checks the data before TensorFlow.
 
     Example:
         >>> import keras
@@ -136,7 +146,7 @@ def train(model_fn: Callable, cfg: TrainConfig, *, output: str | Path, model_nam
         with precision.global_policy(setup.policy):  # restored after the run
             return _run(model_fn, cfg, setup, output=output, model_name=model_name, spec_yaml=spec_yaml,
                         command=command, verbose=verbose, log=log, extra_callbacks=callbacks, t_start=t_start,
-                        resume_with_changes=resume_with_changes)
+                        resume_with_changes=resume_with_changes, preloaded=preloaded, suggest=suggest)
 
 
 def _role_from_env() -> tuple[bool, str]:
@@ -235,17 +245,18 @@ def _build(model_fn: Callable, setup: _Setup):
         return precision.build_model(model_fn, setup.policy)
 
 
-def _inputs(cfg: TrainConfig, model, model_name: str, replicas: int) -> _Inputs:
-    """Load the data, check it fits the model, and make the training and validation pipelines."""
+def _inputs(cfg: TrainConfig, model, model_name: str, replicas: int, preloaded=None, suggest=None) -> _Inputs:
+    """Load the data (unless ``preloaded``), check it fits the model, and make the training and
+    validation pipelines."""
     from archspec.train import augment as aug
     from archspec.train import data as data_mod
 
     in_shape = tuple(model.inputs[0].shape[1:])
-    data = data_mod.load_data(cfg.data, cfg, cfg.loc("data"), model_input=in_shape)
+    data = preloaded or data_mod.load_data(cfg.data, cfg, cfg.loc("data"), model_input=in_shape)
     if cfg.validation_data:
         vdata = data_mod.load_data(cfg.validation_data, cfg, cfg.loc("validation_data"), model_input=in_shape)
         data.val = vdata.test or vdata.train
-    how = data_mod.check_fit(data, in_shape, model.outputs[0].shape[-1], cfg, model_name)
+    how = data_mod.check_fit(data, in_shape, model.outputs[0].shape[-1], cfg, model_name, suggest=suggest)
     fit = data_mod.fit_fn(how, in_shape)
     gb = cfg.batch_size
     if gb % replicas:
@@ -406,7 +417,8 @@ def _test(model, cfg: TrainConfig, setup: _Setup, compiled, inputs: _Inputs, log
 
 
 def _run(model_fn, cfg: TrainConfig, setup: _Setup, *, output: Path, model_name, spec_yaml, command, verbose,
-         log, extra_callbacks, t_start: float, resume_with_changes: bool = False) -> RunResult:
+         log, extra_callbacks, t_start: float, resume_with_changes: bool = False, preloaded=None,
+         suggest=None) -> RunResult:
     from archspec.train.fingerprint import fingerprint
     from archspec.train.record import RunRecord
 
@@ -414,7 +426,7 @@ def _run(model_fn, cfg: TrainConfig, setup: _Setup, *, output: Path, model_name,
     chief = setup.role.is_chief
     work = run if chief else run / f".worker-{setup.role.task_id}"
     model = _build(model_fn, setup)
-    inputs = _inputs(cfg, model, model_name, setup.replicas)
+    inputs = _inputs(cfg, model, model_name, setup.replicas, preloaded, suggest)
     compiled = _compile(model, cfg, setup, inputs)
     fp = fingerprint(cfg, inputs.data, spec_yaml=spec_yaml, model=model)
     resume = _resume(model, cfg, setup, work, fp, allow_changes=resume_with_changes, log=log)
