@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from archspec.errors import SpecError, command_line
@@ -18,6 +20,7 @@ if TYPE_CHECKING:
 SET_LOC = command_line()
 _PARAM_HINT = "e.g. --set classes=10 --set input_shape=[32,32,3]"
 _TRAIN_HINT = "e.g. --set train.epochs=5"
+SPEC_HELP = "the YAML spec file, or a zoo name (`archspec zoo` lists them): an existing file wins"
 
 
 def parse_sets(items: list[str] | None, *, train: bool = True, flag: str = "--set") -> tuple[dict, dict]:
@@ -70,7 +73,7 @@ def add_include_path_argument(p: argparse.ArgumentParser) -> None:
 
 def add_spec_arguments(p: argparse.ArgumentParser) -> None:
     """SPEC, ``--set``, ``--include-path`` and ``--no-limits``."""
-    p.add_argument("spec", help="the YAML spec file")
+    p.add_argument("spec", help=SPEC_HELP)
     add_set_argument(p)
     add_include_path_argument(p)
     p.add_argument("--no-limits", action="store_true",
@@ -78,11 +81,25 @@ def add_spec_arguments(p: argparse.ArgumentParser) -> None:
                         "layers; see docs/language.md) for validate, summary and build")
 
 
+def spec_file(source: str) -> str | Path:
+    """``source`` itself, or the zoo's file that it names (said in one line on stderr); a name
+    neither here nor in the zoo raises SpecError (see :func:`archspec.spec.document.zoo_lookup`)."""
+    from archspec.spec.document import zoo_lookup
+
+    found = zoo_lookup(source)
+    if found is None:
+        return source
+    mine = f", not ./{found.name} (name it `{found.name}` to use that)" if Path(found.name).is_file() else ""
+    print(f"using the zoo's {found.stem} ({found}){mine}", file=sys.stderr)
+    return found
+
+
 def load_document(path, args):
-    """The spec document at ``path``, with the ``--include-path`` folders of ``args``."""
+    """The spec document at ``path`` (or of that zoo name), with the ``--include-path`` folders
+    of ``args``."""
     from archspec.spec.document import load_document as _load_document
 
-    return _load_document(path, include_path=getattr(args, "include_path", None) or ())
+    return _load_document(spec_file(path), include_path=getattr(args, "include_path", None) or ())
 
 
 def load_spec(args, *, path=None, params: dict | None = None) -> "Spec":

@@ -88,6 +88,10 @@ class Spec:
 def load(path: str | Path, *, chooser: Chooser = default_chooser, include_path=(), **params: Any) -> Spec:
     """Read, validate and resolve the spec file at ``path``; ``params`` override its `params`.
 
+    ``path`` may also be a zoo name (``"resnet50"``, what ``archspec zoo`` lists) where no file of
+    that name exists: an existing path is always a path
+    (:func:`~archspec.spec.document.zoo_lookup`).
+
     ``include_path``: folders (besides the spec's own folder and the zoo) that `extends` and
     `use` may name files in.
 
@@ -104,10 +108,13 @@ def loads(text: str, *, file: str = "<string>", chooser: Chooser = default_choos
 
 
 def as_spec(spec: Spec | str | Path, *, include_path=(), **params: Any) -> Spec:
-    """``spec`` itself (with ``params`` applied), or the spec file at that path, loaded: the one
-    place where "a Spec or a path" becomes a Spec (build, fit, search and the tools take both).
+    """``spec`` itself (with ``params`` applied), or the spec file at that path (or of that zoo
+    name, see :func:`load`), loaded: the one place where "a Spec or a path" becomes a Spec
+    (build, fit, search and the tools take both).
 
     >>> as_spec("architectures/lenet5.yaml", classes=5).output_shapes   # doctest: +SKIP
+    [(5,)]
+    >>> as_spec("lenet5", classes=5).output_shapes                      # doctest: +SKIP
     [(5,)]
     """
     if isinstance(spec, Spec):

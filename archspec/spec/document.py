@@ -14,10 +14,13 @@ So a variant changes a base by its parameters (``vgg19`` sets ``convs``) or by r
 imported ones. Paths are relative to the file that names them. Cycles are errors.
 
 Includes are confined: after symlinks are resolved, an included file must lie in the folder of
-the top-level spec (or below it), in the zoo (``architectures/``), or under a root the user names
+the top-level spec (or below it), in the zoo (:data:`ZOO`), or under a root the user names
 (``include_path=[...]``, ``--include-path DIR``). An error inside an included file keeps its own
 location and gains a trace line per include ("used by net.yaml:2:7"), innermost first. Only
 regular files are read, and nothing of a file that is not a spec is echoed.
+
+The top-level spec may also be named by its zoo name (:func:`zoo_lookup`): ``resnet50`` is the
+zoo's ``resnet50.yaml`` wherever no file ``resnet50`` exists.
 """
 
 from __future__ import annotations
@@ -37,12 +40,64 @@ TOP_KEYS = (
 )
 MERGED_KEYS = ("params", "blocks", "train")
 MAX_DEPTH = 32
-#: The shipped architectures (``architectures/`` at the repository root), always includable.
-ZOO = Path(__file__).resolve().parent.parent.parent / "architectures"
+
+
+def _find_zoo() -> Path:
+    """The zoo's folder: ``archspec/zoo/`` where archspec is installed from a wheel
+    (``pyproject.toml`` maps the package ``archspec.zoo`` onto ``architectures/``), else the
+    checkout's ``architectures/`` (a source tree, editable install or not). A path, not
+    ``importlib.resources.files("archspec.zoo")``: setuptools' editable finder cannot import that
+    mapped folder (it has no ``__init__.py``), and the include checks need a real folder."""
+    package = Path(__file__).resolve().parent.parent
+    installed = package / "zoo"
+    return installed if installed.is_dir() else package.parent / "architectures"
+
+
+#: The shipped architectures (``architectures/`` in the repository, ``archspec/zoo/`` installed), always includable.
+ZOO = _find_zoo()
+ZOO_HINT = "`archspec zoo` lists the zoo's specs"
 INCLUDE_HINT = "to allow it, name its folder: `--include-path DIR` on the command line, " \
                "`include_path=[DIR]` in Python"
 _KINDS = {YList: "a list", list: "a list", str: "a string", bool: "a boolean", int: "a number",
           float: "a number", type(None): "empty (null)"}
+
+
+def zoo_names() -> list[str]:
+    """The zoo's spec names, sorted: ``resnet50`` for ``resnet50.yaml`` (what ``archspec zoo``
+    lists; the block files and search specs in its subfolders are not names)."""
+    return sorted(path.stem for path in ZOO.glob("*.yaml")) if ZOO.is_dir() else []
+
+
+def zoo_lookup(source: str | os.PathLike) -> Path | None:
+    """The zoo's spec file that ``source`` names, or None when ``source`` is a path to read.
+
+    An existing path is always a path (a local ``./resnet50`` wins). Anything else without a
+    folder part is a zoo name, with or without ``.yaml``: ``resnet50``, ``resnet50.yaml``.
+    (A local ``resnet50.yaml`` is named ``resnet50.yaml``; ``resnet50`` still means the zoo's.)
+
+    >>> zoo_lookup("lenet5").name                                   # doctest: +SKIP
+    'lenet5.yaml'
+
+    Raises:
+        SpecError: for a name that is neither a file nor a zoo name, with "did you mean".
+    """
+    text = os.fspath(source)
+    if not _is_name(text) or Path(text).exists():
+        return None
+    name = text[:-5] if text.endswith(".yaml") else text
+    names = zoo_names()
+    if name in names:
+        return ZOO / f"{name}.yaml"
+    close = did_you_mean(name, names, n=3)
+    raise SpecError("file not found, and the zoo has no spec of this name", Loc(text), received=text,
+                    hint=f"{close} {ZOO_HINT}" if close else ZOO_HINT)
+
+
+def _is_name(text: str) -> bool:
+    """A name has no folder part (``resnet50``; never ``./resnet50`` or ``<string>``)."""
+    seps = {"/", os.sep, os.altsep} - {None}
+    return bool(text) and text not in (".", "..") and not text.startswith("<") \
+        and not any(sep in text for sep in seps)
 
 
 @dataclass
@@ -136,11 +191,14 @@ def load_document(source: str | Path, *, text: str | None = None, include_path=(
                   _stack: tuple = (), _roots: tuple | None = None) -> Document:
     """Read a spec file (or ``text``), apply ``extends`` and collect the blocks it ``use``s.
 
+    ``source``: a path, or a zoo name (:func:`zoo_lookup`: an existing path is always a path).
     Included files must lie under the top-level file's folder, the zoo, or a folder of
     ``include_path`` (checked after resolving symlinks); see the module docstring.
     """
-    file = str(source)
     included = _roots is not None
+    if text is None and not included:
+        source = zoo_lookup(source) or source
+    file = str(source)
     if _roots is None:
         _roots = _roots_of(file, include_path)
     if text is not None:

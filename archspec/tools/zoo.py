@@ -1,16 +1,23 @@
-"""The shipped architectures (``archspec zoo``): each spec with its parameters and MACs.
+"""The shipped architectures (``archspec zoo [PATTERN]``): their names, and each spec with its
+parameters and MACs.
 
+>>> list_models("resnet5*")                            # doctest: +SKIP
+['resnet50', 'resnet56']
 >>> rows = zoo_rows()                                  # doctest: +SKIP
 >>> rows[0].name, rows[0].params                       # doctest: +SKIP
-('alexnet.yaml', 62378344)
+('alexnet.yaml', 60965224)
 """
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass
 
+from archspec.errors import did_you_mean
 from archspec.spec import load
-from archspec.spec.document import ZOO
+from archspec.spec.document import ZOO, ZOO_HINT, zoo_names
+
+_WILDCARDS = "*?["
 
 
 @dataclass(frozen=True)
@@ -22,10 +29,34 @@ class ZooRow:
     input_shape: tuple  # without the batch dimension; None where any size fits
 
 
-def zoo_rows() -> list[ZooRow]:
-    """One row per ``*.yaml`` of the zoo folder (:data:`archspec.spec.document.ZOO`), by name."""
+def list_models(pattern: str = "*") -> list[str]:
+    """The zoo's spec names matching ``pattern``, sorted, as ``timm.list_models``: shell-style
+    wildcards (``*``, ``?``, ``[...]``, :mod:`fnmatch`), ignoring case and a ``.yaml`` suffix. No
+    match gives ``[]``. Each name loads as it is: ``archspec.load("resnet50")``.
+
+    >>> list_models("vgg1[36]*")                       # doctest: +SKIP
+    ['vgg13', 'vgg16', 'vgg16_bn', 'vgg16_c']
+    """
+    pattern = pattern.lower().removesuffix(".yaml")
+    return [name for name in zoo_names() if fnmatch.fnmatchcase(name.lower(), pattern)]
+
+
+def no_match_hint(pattern: str) -> str:
+    """What to try when ``pattern`` matches no name: ``*resnet*`` for ``resnet``, a close name
+    for a misspelling, and always ``archspec zoo`` with no pattern."""
+    bare = pattern.removesuffix(".yaml")
+    if not any(c in bare for c in _WILDCARDS) and list_models(f"*{bare}*"):
+        return f"did you mean `*{bare}*`? (a pattern matches whole names) {ZOO_HINT}"
+    close = did_you_mean(bare.strip(_WILDCARDS), zoo_names(), n=3)
+    return f"{close} {ZOO_HINT}" if close else ZOO_HINT
+
+
+def zoo_rows(pattern: str = "*") -> list[ZooRow]:
+    """One row per ``*.yaml`` of the zoo folder (:data:`archspec.spec.document.ZOO`) whose name
+    matches ``pattern`` (:func:`list_models`), by name."""
     rows = []
-    for path in sorted(ZOO.glob("*.yaml")):
+    for name in list_models(pattern):
+        path = ZOO / f"{name}.yaml"
         spec = load(path)
         a = spec.analyze()
         rows.append(ZooRow(path.name, spec.document.data.get("description", ""), a.total_params, a.macs,
