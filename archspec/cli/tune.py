@@ -1,10 +1,17 @@
-"""``archspec tune``: search a spec's inline spaces with keras-tuner (added to the CLI by cli.py).
+"""``archspec tune``: search the ``{hp: ...}`` spaces of a spec with keras-tuner.
 
     archspec tune SPEC --tuner random|bayesian|hyperband --max-trials N --objective val_accuracy
                   --directory DIR [--data sklearn:digits] [--max-params 1M] [--max-macs 50M]
-                  [--max-memory 64MiB] [--max-epochs N] [--seed S] [--strategy mirrored[:N]]
-                  [--overwrite] [--set k=v ...]
+                  [--max-memory 64MiB] [--max-epochs N] [--epochs N] [--seed S]
+                  [--strategy mirrored[:N]] [--overwrite] [--no-model] [--set k=v ...]
     archspec tune --summary DIR
+
+Every trial builds, compiles and trains as ``archspec train`` does, from the spec's ``train:``
+section (data, ``fit_input``, optimizer, loss, ...). Before any trial the data is checked against
+the model (its spaces at their defaults) as ``archspec train`` checks it: a mismatch is the same
+located error (exit 2). A search in which no trial trained (each failed or was rejected by the
+budget) says why, with the first failure's error, and exits with 1; each trial's line shows its
+error, and its record (``trials/trial_N/archspec.json``) keeps it.
 
 Started again with the same command after a crash (even SIGKILL), a search continues: completed
 trials are kept, the one that was running runs again, and repeats the score it would have had (each
@@ -15,7 +22,8 @@ stops at once (exit 2), naming the process that holds it. With keras-tuner's
 runs as the chief (``KERASTUNER_TUNER_ID=chief``: serves the oracle, then writes the results) or
 as a worker (runs trials).
 
-Parse, call :func:`archspec.tune.search`, print the table.
+Added to the main CLI by :func:`add_parsers`. Parse, call :func:`archspec.tune.search`, print the
+table.
 """
 
 from __future__ import annotations
@@ -28,26 +36,39 @@ from archspec.errors import SpecError, command_line
 from archspec.tune.layout import TUNERS
 
 
+DESCRIPTION = ("Search the {hp: ...} spaces of SPEC with keras-tuner. Each trial builds, compiles and trains "
+               "as `archspec train` does, from the spec's train: section (data, fit_input, optimizer, ...); "
+               "the data is checked against the model before any trial, as train checks it. The search "
+               "lives in --directory and the same command resumes it. See docs/tuning.md.")
+EPILOG = ("exit status: 0 done; 1 no trial trained (each failed or was rejected by the budget: the reason "
+          "is printed) or keras-tuner stopped the search after too many failed trials in a row; 2 a mistake "
+          "in the spec or the arguments (the data does not fit the model, too), or a file of the search "
+          "that cannot be used; 130/143 interrupted.")
+
+
 def add_parsers(sub) -> None:
-    p = sub.add_parser("tune", help="search the spec's {hp: ...} spaces with keras-tuner",
-                       description=__doc__.split("\n\n")[0])
+    """Add the ``tune`` subcommand to an argparse subparsers object."""
+    p = sub.add_parser("tune", help="search the spec's {hp: ...} spaces with keras-tuner (resumes after a kill)",
+                       description=DESCRIPTION, epilog=EPILOG)
     p.add_argument("spec", nargs="?", help="the YAML spec with search spaces")
     add_set_argument(p)
     add_include_path_argument(p)
-    p.add_argument("--tuner", choices=TUNERS, default="random")
+    p.add_argument("--tuner", choices=TUNERS, default="random", help="the search strategy (default: random)")
     p.add_argument("--max-trials", type=int, default=10, help="random/bayesian: number of trials")
     p.add_argument("--max-epochs", type=int, help="hyperband: epochs of the longest trial "
                    "(default: the spec's train.epochs)")
     p.add_argument("--epochs", type=int, help="random/bayesian: epochs per trial "
                    "(default: the spec's train.epochs)")
-    p.add_argument("--objective", default="val_accuracy")
+    p.add_argument("--objective", default="val_accuracy", help="the metric the search optimizes (default: "
+                   "val_accuracy; a loss or an error is minimized)")
     p.add_argument("--directory", "-d", help="where the search lives (resumed when it exists)")
-    p.add_argument("--data", help="dataset (default: the spec's train.data, else sklearn:digits)")
+    p.add_argument("--data", help="a data source with arrays: sklearn:digits, npz:PATH, keras:mnist|fashion_mnist|"
+                   "cifar10|cifar100 (default: the spec's train.data, else sklearn:digits)")
     p.add_argument("--max-params", help="reject architectures with more parameters (e.g. 1M)")
     p.add_argument("--max-macs", help="reject architectures with more MACs per sample (e.g. 50M)")
     p.add_argument("--max-memory", help="reject architectures needing more activation + weight "
                    "memory per sample (e.g. 64MiB)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seeds keras-tuner's draws and every trial (default: 0)")
     p.add_argument("--strategy", help="tf.distribute strategy for each trial: default, mirrored, "
                    "mirrored:N (N logical CPUs), one_device")
     p.add_argument("--overwrite", action="store_true", help="start afresh instead of resuming")
@@ -97,10 +118,14 @@ def _summary(directory: Path) -> int:
     print(format_table(rows))
     done = sum(r["status"] == "completed" for r in rows)
     rejected = sum(r["rejected"] for r in rows)
+    failed = [r for r in rows if r["status"] == "failed" and not r["rejected"]]
     unreadable = [r["trial_id"] for r in rows if r["status"] == UNREADABLE]
-    other = len(rows) - done - rejected - len(unreadable)
-    print(f"{len(rows)} trials: {done} completed, {rejected} rejected, {other} other"
+    other = len(rows) - done - rejected - len(failed) - len(unreadable)
+    print(f"{len(rows)} trials: {done} completed, {rejected} rejected"
+          + (f", {len(failed)} failed" if failed else "") + f", {other} other"
           + (f", {len(unreadable)} unreadable" if unreadable else ""))
+    if failed and failed[0].get("error"):
+        print(f"trial {failed[0]['trial_id']} failed: {failed[0]['error'].splitlines()[0]}")
     for trial_id in unreadable:
         print(f"trial {trial_id}: {directory / PROJECT / f'trial_{trial_id}' / 'trial.json'} is truncated or "
               "corrupt: resuming the search stops there (remove that trial's folder to run it again)")

@@ -25,7 +25,8 @@ Pieces, each separate:
   parameters, MACs and timings next to keras-tuner's own trial files.
 - :func:`write_results`: ``results.csv``/``results.json``, ``best.yaml`` (the source file with
   each space replaced by its chosen value), ``best.keras`` and ``results.png``.
-- :func:`load_data`: a data source split as ``archspec train`` splits it.
+- :func:`load_data`: a data source split, checked against the model and brought to its input
+  (``fit_input``) as ``archspec train`` does it.
 - :mod:`archspec.tune.resume`: the files keras-tuner reads to resume a search, checked first (a
   truncated one is a FileError naming it); a trial whose folder was removed runs again.
 """
@@ -37,7 +38,8 @@ import importlib
 # `freeze` and `search` are both submodules and their functions: bind the functions now, or
 # importing the submodules later would leave the module objects under those names.
 from archspec.tune.freeze import freeze  # pure Python
-from archspec.tune.search import SearchResult, load_data, search  # pure Python until called
+from archspec.tune.data import load_data  # pure Python until called
+from archspec.tune.search import SearchResult, search  # pure Python until called
 
 #: public name -> the submodule that defines it. Imported on first use (PEP 562), so reading a
 #: search's results (``archspec tune --summary``) does not import keras-tuner and TensorFlow.

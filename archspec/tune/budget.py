@@ -31,6 +31,13 @@ class Budget:
             return analysis, f"rejected: past the size limits ({err.message})"
         return analysis, self.check(analysis)
 
+    def describe(self) -> str:
+        """The limits set, as ``max_params=60k, max_memory=64MiB`` ("" when none)."""
+        shown = [(name, value) for name, value in (("max_params", self.max_params), ("max_macs", self.max_macs),
+                                                   ("max_memory", self.max_memory)) if value is not None]
+        return ", ".join(f"{name}={_bytes(value) if name == 'max_memory' else _human(value)}"
+                         for name, value in shown)
+
     def check(self, analysis) -> str | None:
         """The reason the architecture is over budget, or None."""
         for what, value, limit in (("params", analysis.total_params, self.max_params),
@@ -71,3 +78,10 @@ def _human(n: float) -> str:
         if abs(n) >= size:
             return f"{n / size:.3g}{unit}"
     return str(int(n))
+
+
+def _bytes(n: int) -> str:
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size and n % size == 0:
+            return f"{n // size}{unit}"
+    return f"{_human(n)}B"

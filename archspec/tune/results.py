@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import math
+import textwrap
 from pathlib import Path
 
 import archspec.faults as faults
@@ -25,7 +26,8 @@ UNREADABLE = "unreadable"
 def results_table(directory: str | Path) -> list[dict]:
     """One row per trial (finished or running), from the files in ``directory`` only. A trial
     whose ``trial.json`` cannot be read (truncated by a kill mid-write) has the status
-    :data:`UNREADABLE` and no values; a folder without one yet (just created) has no row."""
+    :data:`UNREADABLE` and no values; a folder without one yet (just created) has no row. A
+    failed trial's ``error`` is the one its record keeps (else None)."""
     project = Path(directory) / PROJECT
     rows = []
     for tdir in sorted(project.glob("trial_*")):
@@ -45,7 +47,7 @@ def results_table(directory: str | Path) -> list[dict]:
                          "objective": None, "params": rec.get("params"), "macs": rec.get("macs"),
                          "memory": rec.get("memory"), "epochs": None,
                          "trial_seconds": rec.get("trial_seconds"),
-                         "fit_seconds": rec.get("fit_seconds"), "values": {}})
+                         "fit_seconds": rec.get("fit_seconds"), "values": {}, "error": None})
             continue
         values = dict(trial.get("hyperparameters", {}).get("values", {}))
         epochs = values.pop("tuner/epochs", None)
@@ -57,7 +59,8 @@ def results_table(directory: str | Path) -> list[dict]:
                      "params": rec.get("params"), "macs": rec.get("macs"),
                      "memory": rec.get("memory"), "epochs": epochs,
                      "trial_seconds": rec.get("trial_seconds"),
-                     "fit_seconds": rec.get("fit_seconds"), "values": values})
+                     "fit_seconds": rec.get("fit_seconds"), "values": values,
+                     "error": rec.get("error") if status == "failed" else None})
     return rows
 
 
@@ -74,10 +77,16 @@ def trial_line(trial_dir: str, trial, objective: str) -> str:
     if rec.get("rejected"):
         return f"trial {trial.trial_id}: {status} ({shown})"
     score = "n/a" if trial.score is None else f"{trial.score:.4f}"
+    error = (rec.get("error") or "").strip().splitlines()
     return (f"trial {trial.trial_id}: {objective}={score} {status}"
+            + (f" ({_clip(error[0], 200)})" if error and status == "failed" else "")
             + (f" epochs={epochs}" if epochs is not None else "")
-            + (f" params={rec['params']:,} MACs={rec['macs']:,}" if "params" in rec else "")
-            + (f" {rec['trial_seconds']:.1f}s" if "trial_seconds" in rec else "") + f" | {shown}")
+            + (f" params={rec['params']:,} MACs={rec['macs']:,}" if rec.get("params") is not None else "")
+            + (f" {rec['trial_seconds']:.1f}s" if rec.get("trial_seconds") is not None else "") + f" | {shown}")
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def format_table(rows: list[dict]) -> str:
@@ -197,7 +206,10 @@ def write_results(tuner, out: str | Path | None = None, *, with_model: bool = Tr
     objective = tuner.oracle.objective
     write_plot(rows, out / "results.png", objective.name, objective.direction)
     paths["png"] = out / "results.png"
-    best = [t for t in tuner.oracle.get_best_trials(1) if t.status == "COMPLETED"]
+    # a rejected trial is COMPLETED for keras-tuner (scored as the worst objective): never the best
+    trained = {str(r["trial_id"]) for r in rows if _trained(r)}
+    ranked = tuner.oracle.get_best_trials(len(tuner.oracle.trials)) if trained else []
+    best = [t for t in ranked if t.status == "COMPLETED" and str(t.trial_id) in trained]
     if not best:
         return paths
     trial = best[0]
@@ -218,3 +230,50 @@ def write_results(tuner, out: str | Path | None = None, *, with_model: bool = Tr
                      "params": spec.analyze().total_params}
     return paths
 
+
+def search_failure(rows: list[dict], budget=None, directory: str | Path | None = None, *,
+                   stopped: int | None = None):
+    """A :class:`~archspec.errors.RunError` saying why no trial of a search trained, or None when
+    one did: how many trials failed and were rejected, and the first failure's error; when every
+    trial was rejected, that, with the budget. ``directory``: the search's, named in the hint;
+    ``stopped``: the number of failed trials in a row after which keras-tuner stopped the search."""
+    from archspec.errors import RunError
+
+    if any(_trained(r) for r in rows):
+        return None
+    if not rows:
+        return RunError("the search ran no trial", hint="give --max-trials 1 or more")
+    rejected = [r for r in rows if r["rejected"]]
+    failed = [r for r in rows if not r["rejected"] and r["status"] == "failed"]
+    other = [r for r in rows if not r["rejected"] and r["status"] != "failed"]
+    limits = budget.describe() if budget is not None else ""
+    by_size = [r for r in rejected if r["status"].startswith("rejected: past the size limits")]
+    by = " and ".join(([f"the budget ({limits})" if limits else "the budget"] if len(by_size) < len(rejected) else [])
+                      + (["archspec's size limits"] if by_size else []))
+    if len(rejected) == len(rows):
+        return RunError(f"every trial was rejected by {by}: {_trials(len(rows))}, none trained; the first, "
+                        f"trial {rejected[0]['trial_id']}: {rejected[0]['status']}",
+                        hint="raise the budget, or narrow the search spaces to smaller models"
+                        if len(by_size) < len(rejected) else "narrow the search spaces to smaller models")
+    counts = [f"{len(failed)} failed"] if failed else []
+    if rejected:
+        counts.append(f"{len(rejected)} rejected by {by}")
+    if other:
+        counts.append(f"{len(other)} not trained ({', '.join(sorted({r['status'] for r in other}))})")
+    first = ""
+    if failed:
+        error = failed[0].get("error") or "no error recorded (see the trial's trial.json, `message`)"
+        first = f"; the first failure, trial {failed[0]['trial_id']}:\n" + textwrap.indent(error, "    ")
+    where = f" (each trial's error: {Path(directory) / PROJECT}/trial_*/{RECORD})" if directory else ""
+    if stopped:
+        counts[-1] += f" (keras-tuner stopped the search after {stopped} failed trials in a row)"
+    return RunError(f"no trial of the search trained: of {_trials(len(rows))}, {', '.join(counts)}{first}",
+                    hint="fix the cause and run the same command again with --overwrite" + where)
+
+
+def _trained(row: dict) -> bool:
+    return row["status"] == "completed" and not row["rejected"] and row["objective"] is not None
+
+
+def _trials(n: int) -> str:
+    return f"{n} trial" if n == 1 else f"{n} trials"

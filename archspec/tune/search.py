@@ -1,8 +1,10 @@
 """``search``: one call from a spec with search spaces to the results of a keras-tuner search.
 
-The strategy (before any other TensorFlow op), the :class:`HyperModel`, the tuner, the data (as
-``archspec train`` splits it), the search itself, then the results: ``results.csv/json/png``,
-``best.yaml`` and ``best.keras``. ``archspec tune`` is this function and a table printed.
+The data, checked against the model as ``archspec train`` checks it (before any trial; see
+:mod:`archspec.tune.data`), the strategy (before any other TensorFlow op), the data brought to the
+model's input, the :class:`HyperModel`, the tuner, the search itself, then the results:
+``results.csv/json/png``, ``best.yaml`` and ``best.keras``; a search in which no trial trained is a
+:class:`~archspec.errors.RunError` saying why. ``archspec tune`` is this function and a table printed.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from archspec.errors import FileError, SpecError, command_line
+from archspec.errors import FileError
 from archspec.spec import Spec, as_spec
 from archspec.train.config import TrainConfig
 from archspec.tune.budget import Budget
@@ -59,11 +61,20 @@ def search(spec: Spec | str | Path, *, directory: str | Path, tuner: str = "rand
             ``max_epochs`` (hyperband; default the spec's ``train.epochs``).
         epochs: epochs per trial (random, bayesian; default the spec's ``train.epochs``).
         budget: limits checked on the analyzer's numbers before a trial builds a model.
-        data: a data source name (default the spec's ``train.data``).
+        data: a data source name in place of the spec's ``train.data`` (as ``--data``). Before
+            any trial it is checked against the model (at the spaces' defaults) as ``archspec
+            train`` checks it, a mismatch being the same located SpecError, and every trial trains
+            on it brought to the model's input as train does (``train.fit_input``;
+            :mod:`archspec.tune.data`).
         strategy: a strategy name of ``archspec train`` (``mirrored:N`` splits the CPU into N
             logical devices), or a ``tf.distribute`` strategy; each trial runs under it.
         write_model: write ``best.keras``.
-        log: print one line per finished trial.
+        log: print one line per finished trial (a failed one with its error).
+
+    Raises:
+        RunError: no trial trained (each failed, or was rejected by the budget: the message says
+            how many and why, with the first failure's error), or keras-tuner stopped the search
+            after too many failed trials in a row. The results files are written first.
 
     Example:
         >>> r = search("architectures/search/lenet_search.yaml", directory="runs/lenet",
@@ -112,6 +123,11 @@ def _search(spec, *, directory, tuner, max_trials, max_epochs, epochs, budget, d
     quiet_tensorflow()
     t0 = time.perf_counter()
     spec = as_spec(spec)
+    from archspec.tune.data import check_data, fit_arrays
+
+    # before any trial, and before TensorFlow for sklearn:/npz: data: the check `archspec train` makes
+    # (the model's input and outputs at the spaces' defaults), a located SpecError for a mismatch
+    loaded, how, in_shape = check_data(data, spec)
     from archspec.tune.trials import make_strategy
 
     if strategy is None or isinstance(strategy, str):
@@ -120,50 +136,40 @@ def _search(spec, *, directory, tuner, max_trials, max_epochs, epochs, budget, d
 
     from archspec.train.data import steps_for
     from archspec.tune.hypermodel import HyperModel
-    from archspec.tune.results import results_table, write_results
-    from archspec.tune.trials import make_tuner, repair_records
+    from archspec.tune.results import results_table, search_failure, write_results
+    from archspec.tune.trials import SearchStopped, make_tuner, repair_records
 
+    (x, y), val = fit_arrays(loaded, how, in_shape)  # resized, padded or reshaped as train does
+    del loaded
     hm = HyperModel(spec)
     searcher = make_tuner(hm, tuner, directory=directory, objective=objective, max_trials=max_trials,
                           max_epochs=max_epochs, budget=budget, seed=seed, overwrite=overwrite, strategy=strategy,
                           log=log)
     keras.utils.set_random_seed(seed)
     cfg = TrainConfig.from_sources(spec.train)
-    (x, y), val = load_data(data or cfg.data, spec=spec)
     hm.steps_per_epoch = steps_for(len(x), cfg.batch_size)
     hm.validation_steps = steps_for(len(val[0]), cfg.batch_size)
     fit = {"validation_data": val, "verbose": 0}
     if epochs and tuner != "hyperband":
         fit["epochs"] = epochs
-    searcher.search(x, y, **fit)
+    stopped = None
+    try:
+        searcher.search(x, y, **fit)
+    except SearchStopped as err:  # keras-tuner's limit of failed trials in a row
+        stopped = err
     result = SearchResult(Path(directory), objective=objective, tuner=searcher)
     if worker:
         result.worker = worker
+        if stopped:
+            raise stopped
     else:
         repair_records(searcher)  # a trial a kill left without its record
         result.paths = write_results(searcher, directory, with_model=write_model, epochs=fit.get("epochs"))
         result.best = result.paths.pop("best", None)
         result.rows = results_table(directory)
+        failure = search_failure(result.rows, searcher.hypermodel.budget, directory,
+                                 stopped=stopped.limit if stopped else None)
+        if failure or stopped:
+            raise failure or stopped
     result.seconds = time.perf_counter() - t0
     return result
-
-
-def load_data(name: str, *, spec: Spec | None = None):
-    """``(x_train, y_train), (x_val, y_val)`` of a data source, split as ``archspec train``
-    splits it (its test split held out; validation from ``train.validation_split``).
-
-    Goes through :func:`archspec.train.data.load_data` (sources with arrays, e.g.
-    ``sklearn:digits``, ``npz:PATH``, ``keras:mnist``).
-    """
-    from archspec.train.data import load_data as source
-
-    cfg = TrainConfig.from_sources(spec.train if spec is not None else None)
-    loc = command_line("--data")
-    data = source(name, cfg, loc)
-    from archspec.train.data import check_arrays
-
-    check_arrays(data, None, spec.name if spec is not None else "model", cfg)  # finite, numeric, not empty
-    if data.train.x is None or data.val is None or data.val.x is None:
-        raise SpecError("tuning needs a data source that loads as arrays, with a validation split",
-                        loc, received=name, hint="e.g. sklearn:digits, npz:PATH, keras:mnist")
-    return (data.train.x, data.train.y), (data.val.x, data.val.y)

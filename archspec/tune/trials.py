@@ -1,19 +1,29 @@
 """Tuners whose trials reject over-budget architectures before building, clear the session, and
-train through archspec.train's data and compile path."""
+train through archspec.train's data and compile path.
+
+A trial that fails (an exception while building or training, or a NaN objective) is recorded with
+its error (``archspec.json``: ``status: failed``, ``error``) and printed on its trial line;
+keras-tuner's traceback of it is not printed (it stays in the trial's ``trial.json``, ``message``).
+When keras-tuner stops the search after too many failed trials in a row, the tuners save what
+keras-tuner left unsaved and raise :class:`SearchStopped`.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
+import math
 import os
 import time
+import warnings
 import zlib
 from pathlib import Path
 
 import keras_tuner as kt
 
 import archspec.faults as faults
-from archspec.errors import SpecError, command_line
+from archspec.errors import ArchspecError, RunError, SpecError, command_line
 from archspec.train.artifacts import write_json
 from archspec.train.compile import direction
 from archspec.train.config import TrainConfig
@@ -47,7 +57,8 @@ class _Trials:
         gc.collect()
         gc.freeze()
         try:
-            return super().search(*args, **kwargs)
+            with _quiet_failures():
+                return super().search(*args, **kwargs)
         finally:
             if not caller_froze:
                 gc.unfreeze()
@@ -69,7 +80,13 @@ class _Trials:
     def run_trial(self, trial, *args, **kwargs):
         t0 = time.perf_counter()
         hm: HyperModel = self.hypermodel
-        record = static_record(hm, trial)
+        hm.fit_seconds = 0.0
+        try:
+            record = static_record(hm, trial)
+        except Exception as err:  # e.g. values the analyzer refuses: a failed trial, with its reason
+            self._failed(trial, {"trial_id": trial.trial_id, "params": None, "macs": None, "memory": None,
+                                 "rejected": False, "pid": os.getpid(), "started": time.time()}, err, t0)
+            raise
         record.update(pid=os.getpid(), started=time.time())
         if record["rejected"]:  # over budget: rejected before any Keras object
             record.update(trial_seconds=time.perf_counter() - t0, fit_seconds=0.0)
@@ -77,15 +94,18 @@ class _Trials:
             return {self.oracle.objective.name: self._worst()}
         # keras-tuner's _try_build clears the Keras session and collects garbage before building:
         # nothing of the previous trial's model is kept (see scripts/bench_tune.py --memory)
-        hm.fit_seconds = 0.0
         # every random number of the trial (initial weights, dropout, the data's shuffle) from the
         # search's seed and the trial's id alone: a trial run again after a kill repeats the run it
         # would have had in a search never killed, whatever ran before it in this process
         import keras
 
         keras.utils.set_random_seed(trial_seed(self.search_seed, trial.trial_id))
-        with quiet_optimizer_warning():
-            result = super().run_trial(trial, *args, **kwargs)
+        try:
+            with quiet_optimizer_warning():
+                result = super().run_trial(trial, *args, **kwargs)
+        except Exception as err:  # keras-tuner marks the trial failed; the record says why
+            self._failed(trial, record, err, t0)
+            raise
         record.update(trial_seconds=time.perf_counter() - t0, fit_seconds=hm.fit_seconds)
         faults.point("tune.trial_trained")
         self._record(trial, record)
@@ -95,15 +115,148 @@ class _Trials:
         # The record is already written (run_trial): a kill from here on, as keras-tuner marks the
         # trial completed, cannot leave a completed trial without one. A kill before this point
         # leaves a trial keras-tuner runs again on resume, and that run rewrites the record.
-        super().on_trial_end(trial)  # keras-tuner marks the trial completed and saves it
+        try:
+            super().on_trial_end(trial)  # keras-tuner marks the trial completed (or failed) and saves it
+        except RuntimeError:
+            limit = failures_in_a_row(self.oracle)
+            if limit is None:
+                raise
+            self._save_stopped(trial)
+            record = self._trial_ended(trial)
+            raise SearchStopped(
+                f"the search stopped: {limit} trials in a row failed (keras-tuner's limit, "
+                f"max_consecutive_failed_trials); the last, trial {trial.trial_id}: "
+                f"{record.get('error') or 'no error recorded'}", limit=limit,
+                hint="each failed trial's error is in its archspec.json; fix the cause and start afresh "
+                     "with --overwrite (keras-tuner stops a resumed search with such a run at once)") from None
+        self._trial_ended(trial)
+
+    def _save_stopped(self, trial) -> None:
+        """What keras-tuner's oracle leaves undone when it stops the search in ``end_trial`` (it
+        raises before saving the trial and itself, and before it takes the trial off its running
+        ones): done, so that the table sees the failed trial and a resumed search does not run it
+        again."""
+        oracle = self.oracle
+        for tuner_id, running in list(oracle.ongoing_trials.items()):
+            if running.trial_id == trial.trial_id:
+                oracle.ongoing_trials.pop(tuner_id)
+        oracle._save_trial(oracle.get_trial(trial.trial_id))
+        oracle.save()
+        self.save()
+
+    def _trial_ended(self, trial) -> dict:
+        """After keras-tuner ended ``trial``: a trial it failed without an exception (a NaN objective)
+        gets its reason recorded; the trial's line is printed. Returns the trial's record."""
         faults.point("tune.trial_ended")
+        ended = self.oracle.get_trial(trial.trial_id)
+        path = Path(self.get_trial_dir(trial.trial_id)) / RECORD
+        record = _read_record(path)
+        if ended.status == kt.engine.trial.TrialStatus.FAILED and record and record.get("status") != "failed":
+            record.update(status="failed", error=_no_exception(ended, self.oracle.objective.name))
+            self._record(trial, record)
         if self.log:
-            print(trial_line(self.get_trial_dir(trial.trial_id), self.oracle.get_trial(trial.trial_id),
-                             self.oracle.objective.name), flush=True)
+            print(trial_line(self.get_trial_dir(trial.trial_id), ended, self.oracle.objective.name), flush=True)
+        return record
+
+    def _failed(self, trial, record: dict, err: Exception, t0: float) -> None:
+        record.update(status="failed", error=error_text(err), trial_seconds=time.perf_counter() - t0,
+                      fit_seconds=self.hypermodel.fit_seconds)
+        self._record(trial, record)
 
     def _record(self, trial, record: dict) -> None:
         write_json(Path(self.get_trial_dir(trial.trial_id)) / RECORD, record)  # atomic
         faults.point("tune.trial_recorded")
+
+
+class SearchStopped(RunError):
+    """keras-tuner stopped the search: ``limit`` trials in a row failed."""
+
+    def __init__(self, message: str, *, limit: int, hint: str | None = None):
+        self.limit = limit
+        super().__init__(message, hint=hint)
+
+
+#: the longest error text kept in a trial's record
+ERROR_CHARS = 600
+
+
+def error_text(err: BaseException) -> str:
+    """An exception as a trial's record keeps it: archspec's own errors as the CLI prints them
+    (location, message, hint), others as ``Type: message``; at most :data:`ERROR_CHARS`."""
+    if isinstance(err, ArchspecError):
+        text = err.format().strip()
+    else:
+        message = _without_stack(str(err))
+        text = f"{type(err).__name__}: {message}" if message else type(err).__name__
+    return text if len(text) <= ERROR_CHARS else text[:ERROR_CHARS - 3] + "..."
+
+
+def _without_stack(message: str) -> str:
+    """A TensorFlow error's message without the Python stack it holds ("Graph execution error:
+    Detected at node ... defined at (most recent call last): File ..."), blank lines dropped; a
+    first line that only announces the next one ("...error:") joined to it."""
+    lines = message.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("Detected at node")), None)
+    files = [i for i, line in enumerate(lines) if line.strip().startswith('File "')]
+    if start is not None and files and files[-1] > start:
+        lines = lines[:start] + lines[files[-1] + 1:]
+    lines = [line.rstrip().replace("\t", " ") for line in lines if line.strip()]
+    if len(lines) > 1 and lines[0].endswith(":"):
+        lines[:2] = [f"{lines[0]} {lines[1].strip()}"]
+    return "\n".join(lines)
+
+
+def _no_exception(trial, objective: str) -> str:
+    """Why keras-tuner failed a trial that raised nothing in archspec's hands."""
+    score = trial.score
+    if isinstance(score, float) and math.isnan(score):
+        return f"the objective `{objective}` is NaN: the training diverged"
+    lines = [line for line in (trial.message or "").splitlines() if line.strip()]
+    return lines[-1].strip() if lines else "keras-tuner marked the trial failed"
+
+
+def failures_in_a_row(oracle) -> int | None:
+    """keras-tuner's ``max_consecutive_failed_trials`` when the last trials the oracle ended reach
+    it (keras-tuner then stops the search), else None. None for an oracle in another process."""
+    limit = getattr(oracle, "max_consecutive_failed_trials", None)
+    order, trials = getattr(oracle, "end_order", None), getattr(oracle, "trials", None)
+    if not limit or not isinstance(order, list) or not isinstance(trials, dict):
+        return None
+    run = 0
+    for trial_id in reversed(order):
+        if trials[trial_id].status != kt.engine.trial.TrialStatus.FAILED:
+            break
+        run += 1
+    return limit if run >= limit else None
+
+
+@contextlib.contextmanager
+def _quiet_failures():
+    """keras-tuner prints the traceback of every failed trial (``keras_tuner.src.config.DEBUG``),
+    and numpy warns of a NaN objective it ranks: both off inside the block. The trial's line says
+    what failed; the traceback stays in its trial.json (``message``)."""
+    try:
+        from keras_tuner.src import config
+    except ImportError:  # another keras-tuner layout: its tracebacks are printed
+        config = None
+    debug = getattr(config, "DEBUG", False)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="All-NaN (slice|axis) encountered", category=RuntimeWarning)
+        if config is not None:
+            config.DEBUG = False
+        try:
+            yield
+        finally:
+            if config is not None:
+                config.DEBUG = debug
+
+
+def _read_record(path: Path) -> dict:
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
 
 
 def oracle_seed(seed: int | None) -> int | None:
