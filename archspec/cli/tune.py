@@ -51,7 +51,8 @@ def add_parsers(sub) -> None:
     p = sub.add_parser("tune", help="search the spec's {hp: ...} spaces with keras-tuner (resumes after a kill)",
                        description=DESCRIPTION, epilog=EPILOG)
     p.add_argument("spec", nargs="?", help="the YAML spec with search spaces")
-    add_set_argument(p)
+    add_set_argument(p, "a spec parameter (classes=10) or a train field for every trial "
+                        "(train.fit_input=resize, train.optimizer.momentum=0.9); repeatable")
     add_include_path_argument(p)
     p.add_argument("--tuner", choices=TUNERS, default="random", help="the search strategy (default: random)")
     p.add_argument("--max-trials", type=int, default=10, help="random/bayesian: number of trials")
@@ -87,14 +88,14 @@ def cmd_tune(args) -> int:
                         hint="the search is saved there and resumed from there")
     from archspec.tune import Budget, format_table, parse_size, search
 
-    params, _ = parse_sets(args.set, train=False)
+    params, train_sets = parse_sets(args.set)
     spec = load_spec(args, params=params)
     budget = Budget(parse_size(args.max_params, "max-params"), parse_size(args.max_macs, "max-macs"),
                     parse_size(args.max_memory, "max-memory"))
     result = search(spec, directory=args.directory, tuner=args.tuner, max_trials=args.max_trials,
                     max_epochs=args.max_epochs, epochs=args.epochs, budget=budget, data=args.data,
                     strategy=args.strategy, objective=args.objective, seed=args.seed, overwrite=args.overwrite,
-                    write_model=not args.no_model)
+                    write_model=not args.no_model, overrides=train_sets)
     if result.worker:
         print(f"worker {result.worker}: done", flush=True)
         return 0

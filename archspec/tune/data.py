@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 CHUNK = 4096
 
 
-def load_data(name: str | None = None, *, spec: Spec | None = None):
+def load_data(name: str | None = None, *, spec: Spec | None = None, overrides: dict | None = None):
     """``(x_train, y_train), (x_val, y_val)`` of a data source, split as ``archspec train`` splits
     it (its test split held out; validation from ``train.validation_split`` or
     ``train.validation_data``).
@@ -42,18 +42,19 @@ def load_data(name: str | None = None, *, spec: Spec | None = None):
         >>> x.shape[1:]                      # 8x8 digits resized to LeNet-5's input   # doctest: +SKIP
         (32, 32, 1)
     """
-    data, how, shape = check_data(name, spec)
+    data, how, shape = check_data(name, spec, overrides)
     return fit_arrays(data, how, shape)
 
 
-def check_data(name: str | None, spec: Spec | None) -> tuple[Data, str | None, tuple | None]:
+def check_data(name: str | None, spec: Spec | None, overrides: dict | None = None
+               ) -> tuple[Data, str | None, tuple | None]:
     """``(data, how, model input shape)``: the data loaded and split, checked against the model of
     ``spec`` (its defaults) with :func:`archspec.train.data.check_fit`; ``how`` says how to bring
     an example to the model's input (None, ``resize``, ``pad``, ``reshape``). TensorFlow-free for
     ``sklearn:`` and ``npz:`` sources."""
     from archspec.train import data as data_mod
 
-    cfg = search_config(spec, name)
+    cfg = search_config(spec, name, overrides)
     shape, units = model_io(spec) if spec is not None else (None, None)
     data = data_mod.load_data(cfg.data, cfg, cfg.loc("data"), model_input=shape)
     if cfg.validation_data:
@@ -71,10 +72,13 @@ def check_data(name: str | None, spec: Spec | None) -> tuple[Data, str | None, t
     return data, how, shape
 
 
-def search_config(spec: Spec | None, data: str | None = None) -> TrainConfig:
-    """The ``train:`` settings of the spec (its spaces at their defaults), with ``data`` in place
-    of ``train.data`` (located on the command line, ``--data``) as ``archspec train`` takes it."""
-    given = {} if data is None else {"data": (data, command_line("--data"))}
+def search_config(spec: Spec | None, data: str | None = None, overrides: dict | None = None) -> TrainConfig:
+    """The ``train:`` settings of the spec (its spaces at their defaults) with ``overrides``
+    (``--set train.X``) and ``data`` in place of ``train.data`` (located on the command line,
+    ``--data``) as ``archspec train`` takes them."""
+    given = {k: (v if isinstance(v, tuple) and len(v) == 2 else (v, None)) for k, v in (overrides or {}).items()}
+    if data is not None:
+        given["data"] = (data, command_line("--data"))
     return TrainConfig.from_sources(spec.train if spec is not None else None, given)
 
 

@@ -75,6 +75,8 @@ class HyperModel(kt.HyperModel):
         spec: a :class:`~archspec.spec.Spec` or a path to a spec file.
         budget: optional :class:`Budget`; ``build`` raises ``keras_tuner.errors.FailedTrialError``
             for an over-budget architecture (the tuners from :func:`make_tuner` reject it earlier).
+        train_overrides: train fields (dotted: ``optimizer.momentum``) to ``(value, Loc|None)`` or
+            plain values, over each trial's resolved ``train:`` section (``--set train.X``, ``--data``).
         **params: parameter overrides, as in :func:`archspec.load`.
 
     ``build(hp)`` resolves the spec with ``hp`` choosing each value, builds the Keras model and
@@ -88,9 +90,12 @@ class HyperModel(kt.HyperModel):
         >>> model = hm.build(hp)          # the defaults: the same model as `archspec build`
     """
 
-    def __init__(self, spec: Spec | str | Path, *, budget: Budget | None = None, **params: Any):
+    def __init__(self, spec: Spec | str | Path, *, budget: Budget | None = None,
+                 train_overrides: dict | None = None, **params: Any):
         super().__init__(name=None, tunable=True)
         self.spec = spec = as_spec(spec, **params)
+        self.train_overrides = {k: (v if isinstance(v, tuple) and len(v) == 2 else (v, None))
+                                for k, v in (train_overrides or {}).items()}
         self.budget = budget or Budget()
         self.declare_only = False  # set by the tuners while keras-tuner explores the space
         self.fit_seconds = 0.0     # time spent in the last `fit`, for overhead accounting
@@ -159,7 +164,7 @@ class HyperModel(kt.HyperModel):
 
         import tensorflow as tf
 
-        cfg = TrainConfig.from_sources(spec.train)
+        cfg = self.train_config(spec)
         model = precision.build_model(lambda: build(spec), precision.choose_precision(cfg.precision))
         # keras-tuner builds inside its distribution strategy's scope; Keras' multi-step loop fails
         # under MirroredStrategy (archspec.train.execution): one step per call with several replicas
@@ -168,8 +173,13 @@ class HyperModel(kt.HyperModel):
                       group_steps=one_replica)
         return model
 
+    def train_config(self, spec: Spec | None = None) -> TrainConfig:
+        """The train settings of ``spec`` (a trial's resolved spec; default the spec at its
+        defaults) with :attr:`train_overrides` over them: one place, for every trial and the data."""
+        return TrainConfig.from_sources((spec or self.spec).train, self.train_overrides)
+
     def fit(self, hp, model, *args, **kwargs):
-        cfg = TrainConfig.from_sources(self.resolve(hp).train)
+        cfg = self.train_config(self.resolve(hp))
         kwargs.setdefault("batch_size", cfg.batch_size)
         kwargs.setdefault("epochs", cfg.epochs)
         kwargs.setdefault("verbose", 0)

@@ -16,9 +16,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from archspec.errors import FileError
+from archspec.errors import FileError, command_line
 from archspec.spec import Spec, as_spec
-from archspec.train.config import TrainConfig
 from archspec.tune.budget import Budget
 from archspec.tune.resume import owns_oracle, prepare_resume, tuner_id
 from archspec._env import quiet_tensorflow
@@ -42,7 +41,8 @@ class SearchResult:
 def search(spec: Spec | str | Path, *, directory: str | Path, tuner: str = "random", max_trials: int = 10,
            max_epochs: int | None = None, epochs: int | None = None, budget: Budget | None = None,
            data: str | None = None, strategy=None, objective: str = "val_accuracy", seed: int = 0,
-           overwrite: bool = False, write_model: bool = True, log: bool = True) -> SearchResult:
+           overwrite: bool = False, write_model: bool = True, log: bool = True,
+           overrides: dict | None = None) -> SearchResult:
     """Search the spaces of ``spec`` (a :class:`~archspec.spec.Spec` or a path) with keras-tuner.
 
     One search per directory: the search holds the directory's lock (``DIRECTORY/.lock``, see
@@ -69,6 +69,9 @@ def search(spec: Spec | str | Path, *, directory: str | Path, tuner: str = "rand
         strategy: a strategy name of ``archspec train`` (``mirrored:N`` splits the CPU into N
             logical devices), or a ``tf.distribute`` strategy; each trial runs under it.
         write_model: write ``best.keras``.
+        overrides: train fields (dotted, ``optimizer.momentum``) to values or ``(value, Loc)``,
+            over the spec's ``train:`` section for the data check and every trial, as
+            ``archspec tune --set train.FIELD=VALUE`` gives them.
         log: print one line per finished trial (a failed one with its error).
 
     Raises:
@@ -92,7 +95,8 @@ def search(spec: Spec | str | Path, *, directory: str | Path, tuner: str = "rand
             prepare_resume(directory)  # before TensorFlow: a truncated file is named at once
         return _search(spec, directory=directory, tuner=tuner, max_trials=max_trials, max_epochs=max_epochs,
                        epochs=epochs, budget=budget, data=data, strategy=strategy, objective=objective,
-                       seed=seed, overwrite=overwrite, write_model=write_model, log=log, worker=worker)
+                       seed=seed, overwrite=overwrite, write_model=write_model, log=log, worker=worker,
+                       overrides=overrides)
 
 
 @contextlib.contextmanager
@@ -119,7 +123,7 @@ def _locked(directory: str | Path, worker: str | None):
 
 
 def _search(spec, *, directory, tuner, max_trials, max_epochs, epochs, budget, data, strategy, objective,
-            seed, overwrite, write_model, log, worker) -> SearchResult:
+            seed, overwrite, write_model, log, worker, overrides=None) -> SearchResult:
     quiet_tensorflow()
     t0 = time.perf_counter()
     spec = as_spec(spec)
@@ -127,7 +131,10 @@ def _search(spec, *, directory, tuner, max_trials, max_epochs, epochs, budget, d
 
     # before any trial, and before TensorFlow for sklearn:/npz: data: the check `archspec train` makes
     # (the model's input and outputs at the spaces' defaults), a located SpecError for a mismatch
-    loaded, how, in_shape = check_data(data, spec)
+    overrides = dict(overrides or {})
+    if data is not None:
+        overrides["data"] = (data, command_line("--data"))
+    loaded, how, in_shape = check_data(None, spec, overrides)
     from archspec.tune.trials import make_strategy
 
     if strategy is None or isinstance(strategy, str):
@@ -141,12 +148,12 @@ def _search(spec, *, directory, tuner, max_trials, max_epochs, epochs, budget, d
 
     (x, y), val = fit_arrays(loaded, how, in_shape)  # resized, padded or reshaped as train does
     del loaded
-    hm = HyperModel(spec)
+    hm = HyperModel(spec, train_overrides=overrides)
     searcher = make_tuner(hm, tuner, directory=directory, objective=objective, max_trials=max_trials,
                           max_epochs=max_epochs, budget=budget, seed=seed, overwrite=overwrite, strategy=strategy,
                           log=log)
     keras.utils.set_random_seed(seed)
-    cfg = TrainConfig.from_sources(spec.train)
+    cfg = hm.train_config()
     hm.steps_per_epoch = steps_for(len(x), cfg.batch_size)
     hm.validation_steps = steps_for(len(val[0]), cfg.batch_size)
     fit = {"validation_data": val, "verbose": 0}

@@ -26,7 +26,6 @@ import archspec.faults as faults
 from archspec.errors import ArchspecError, RunError, SpecError, command_line
 from archspec.train.artifacts import write_json
 from archspec.train.compile import direction
-from archspec.train.config import TrainConfig
 from archspec.tune.budget import Budget, memory_bytes
 from archspec.tune.hypermodel import HyperModel, quiet_optimizer_warning
 from archspec.tune.layout import PROJECT, RECORD, TUNERS
@@ -378,7 +377,7 @@ def make_tuner(hypermodel: HyperModel, tuner: str = "random", *, directory: str 
     elif tuner == "bayesian":
         made = BayesianOptimization(hypermodel, max_trials=max_trials, **common)
     else:
-        cfg = TrainConfig.from_sources(hypermodel.spec.train)
+        cfg = hypermodel.train_config()
         epochs = max_epochs or cfg.epochs
         made = Hyperband(hypermodel, max_epochs=max(epochs, 2), **common)
     if not overwrite:

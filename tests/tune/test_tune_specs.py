@@ -198,3 +198,31 @@ def test_the_reason_counts_failed_and_rejected_trials():
     limits = search_failure([row(0, "rejected: past the size limits (layer `d` has 1e12 parameters)", True, 0.0)])
     assert limits.message.startswith("every trial was rejected by archspec's size limits: 1 trial, none trained")
     assert search_failure([]).message == "the search ran no trial"
+
+
+def test_train_fields_on_the_command_line_apply_to_every_trial_as_train_hints(tmp_path, capsys):
+    """train's hint for a size mismatch is `--set train.fit_input=resize`: tune takes it too."""
+    spec = _write(tmp_path, "big.yaml", RGB.replace("[8, 8, 3]", "[12, 12, 1]"))
+    search = tmp_path / "search"
+    assert main(["tune", str(spec), "--max-trials", "1", "--epochs", "1", "-d", str(search), "--no-model"]) == 2
+    assert "--set train.fit_input=resize" in capsys.readouterr().err
+    code = main(["tune", str(spec), "--max-trials", "1", "--epochs", "1", "-d", str(search), "--no-model",
+                 "--set", "train.fit_input=resize", "--set", "train.batch_size=256"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    [row] = _rows(search)
+    assert row["status"] == "completed" and 0 < row["objective"] <= 1
+    # a misspelt field: located on the command line, with did-you-mean, before any trial
+    assert main(["tune", str(spec), "--max-trials", "1", "-d", str(tmp_path / "s2"), "--set", "train.epocs=1"]) == 2
+    err = capsys.readouterr().err
+    assert "<command line>: at `--set train.epocs`: error: unknown train field `epocs`" in err
+    assert "did you mean `epochs`" in err and not (tmp_path / "s2" / PROJECT).exists()
+
+
+def test_the_search_config_takes_the_overrides_over_the_spec():
+    from archspec.tune.hypermodel import HyperModel
+
+    hm = HyperModel(LENET5, train_overrides={"batch_size": 256, "optimizer.momentum": 0.5})
+    cfg = hm.train_config()
+    assert cfg.batch_size == 256 and cfg.optimizer.args["momentum"] == 0.5
+    assert cfg.fit_input == "resize"  # the spec's own setting kept
