@@ -53,12 +53,27 @@ class Analysis:
 
     @property
     def macs(self) -> int:
-        """Multiply-accumulates for one sample (FLOPs = 2 x MACs); unknown layers count 0."""
+        """Multiply-accumulates for one sample (FLOPs = 2 x MACs); unknown layers count 0 (see
+        :attr:`macs_depend_on_input_size`)."""
         return sum(r.macs or 0 for r in self.layers)
 
     @property
     def activation_bytes(self) -> int:
+        """The layers' outputs for one sample, float32; unknown sizes count 0 (see
+        :attr:`memory_depends_on_input_size`)."""
         return sum(r.activation_bytes or 0 for r in self.layers)
+
+    @property
+    def macs_depend_on_input_size(self) -> bool:
+        """Whether a layer's MACs are unknown because a dimension is (an input of any size):
+        :attr:`macs` then counts only the other layers. Layers analyzed by Keras, whose MACs are
+        unknown whatever the size, do not count here."""
+        return any(r.macs is None and not r.fallback for r in self.layers)
+
+    @property
+    def memory_depends_on_input_size(self) -> bool:
+        """Whether a layer's output has a dimension of any size (``None``)."""
+        return any(r.activation_bytes is None for r in self.layers)
 
     @property
     def fallback_layers(self) -> list[str]:
@@ -97,9 +112,10 @@ class Analysis:
                 "params": self.total_params,
                 "trainable_params": self.trainable_params,
                 "non_trainable_params": self.non_trainable_params,
-                "macs": self.macs,
-                "flops": 2 * self.macs,
-                "activation_bytes": self.activation_bytes,
+                # null, not a partial sum, where they depend on the input size
+                "macs": None if self.macs_depend_on_input_size else self.macs,
+                "flops": None if self.macs_depend_on_input_size else 2 * self.macs,
+                "activation_bytes": None if self.memory_depends_on_input_size else self.activation_bytes,
                 "param_bytes": self.total_params * BYTES_PER_VALUE,
             },
         }

@@ -30,8 +30,15 @@ def human_bytes(n: int) -> str:
     return f"{n:.1f} GiB"  # pragma: no cover
 
 
-def format_table(analysis: Analysis, *, show_source: bool = False) -> str:
-    """A Keras-like summary with MACs and receptive field (size /jump) columns."""
+#: the totals of a spec whose input (or some layer's output) has a dimension of any size
+VARIABLE = "depends on the input size"
+_VARIABLE_HINT = "for these figures, give the input a fixed size (`--set` the parameter that sets it)"
+
+
+def format_table(analysis: Analysis, *, show_source: bool = False, size_hint: str | None = None) -> str:
+    """A Keras-like summary with MACs and receptive field (size /jump) columns. Where MACs or
+    memory depend on the input size (a ``None`` dimension), the totals say so instead of
+    summing the known rows, followed by ``size_hint`` (how to fix the size)."""
     head = ["Layer (op)", "Output shape", "Params", "MACs", "RF /jump"]
     rows = []
     for r in analysis.layers:
@@ -54,10 +61,14 @@ def format_table(analysis: Analysis, *, show_source: bool = False) -> str:
         f"Total params: {analysis.total_params:,} ({human_bytes(analysis.total_params * 4)})",
         f"Trainable params: {analysis.trainable_params:,}",
         f"Non-trainable params: {analysis.non_trainable_params:,}",
-        f"MACs (multiply-accumulates) per sample: {analysis.macs:,} "
-        f"(= {2 * analysis.macs / 1e9:.3g} GFLOPs)",
-        f"Activation memory per sample (float32): {human_bytes(analysis.activation_bytes)}",
+        "MACs (multiply-accumulates) per sample: "
+        + (VARIABLE if analysis.macs_depend_on_input_size
+           else f"{analysis.macs:,} (= {2 * analysis.macs / 1e9:.3g} GFLOPs)"),
+        "Activation memory per sample (float32): "
+        + (VARIABLE if analysis.memory_depends_on_input_size else human_bytes(analysis.activation_bytes)),
     ]
+    if analysis.macs_depend_on_input_size or analysis.memory_depends_on_input_size:
+        out.append(f"Hint: {size_hint or _VARIABLE_HINT}")
     if analysis.fallback_layers:
         out.append("* analyzed by Keras (no archspec rule; MACs unknown): "
                    + ", ".join(analysis.fallback_layers[:10])

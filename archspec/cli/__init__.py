@@ -13,6 +13,10 @@
     archspec zoo
     archspec train SPEC ... | archspec evaluate RUN_DIR ... | archspec tune SPEC ...
 
+``-v``/``--verbose`` (before the command, or after it except for ``train``, whose ``--verbose
+{0,1,2}`` sets its progress output) shows what TensorFlow prints by itself: its start-up lines
+(oneDNN, CUDA drivers, cuInit) and warnings, hidden by default (:mod:`archspec._env`).
+
 Each command is a module of this package with ``add_parser(subparsers)`` and ``run(args)``: it
 parses, calls the library, prints. A mistake in a spec or an argument prints a located error in a
 few lines and exits with status 2, as does a file that cannot be read or written (``FileError``:
@@ -31,7 +35,8 @@ import signal
 import sys
 import threading
 
-from archspec.errors import FileError, RunError, SpecError, Terminated
+from archspec import _env
+from archspec.errors import FileError, RunError, SpecError, Terminated, did_you_mean
 
 EXIT_RUN_ERROR = 1
 EXIT_USER_ERROR = 2
@@ -45,16 +50,49 @@ COMMANDS = tuple(f"archspec.cli.{name}" for name in (
     "train", "tune"))
 
 
+_VERBOSE_HELP = "show what TensorFlow prints by itself (start-up lines, warnings; hidden by default)"
+
+
+class _Parser(argparse.ArgumentParser):
+    """The main parser: an unknown command gets a "did you mean" (argparse only lists them)."""
+
+    commands: dict = {}  # name -> its parser, set by make_parser
+
+    def parse_known_args(self, args=None, namespace=None):
+        args = sys.argv[1:] if args is None else list(args)
+        # the main options take no value: the first word that is not an option is the command
+        command = next((a for a in args if not a.startswith("-")), None)
+        if command is not None and command not in self.commands:
+            self.error(f"unknown command `{command}`; "
+                       + (did_you_mean(command, self.commands) or "commands: " + ", ".join(self.commands)))
+        return super().parse_known_args(args, namespace)
+
+
 def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="archspec", description=__doc__.split("\n")[0])
+    parser = _Parser(prog="archspec", description=__doc__.split("\n")[0])
     parser.add_argument("--version", action="version", version=_version())
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("-v", "--verbose", action="store_true", dest="tensorflow_logs", help=_VERBOSE_HELP)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                parser_class=argparse.ArgumentParser)
     for name in COMMANDS:
         module = importlib.import_module(name)
         # a module adds its one command; train.py (train, evaluate) and tune.py add theirs
         add = getattr(module, "add_parser", None) or module.add_parsers
         add(sub)
+    for command in sub.choices.values():
+        _add_verbose(command)
+    parser.commands = sub.choices
     return parser
+
+
+def _add_verbose(command: argparse.ArgumentParser) -> None:
+    """``-v``/``--verbose`` after the command too, where the command has no option of that name
+    (``train --verbose N`` is its progress output: there, ``archspec -v train``)."""
+    try:
+        command.add_argument("-v", "--verbose", action="store_true", dest="tensorflow_logs",
+                             default=argparse.SUPPRESS, help=_VERBOSE_HELP)
+    except argparse.ArgumentError:  # "conflicting option string"
+        pass
 
 
 def _version() -> str:
@@ -68,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     spec or the arguments, 130 interrupted, 141 the reader of stdout went away)."""
     args = make_parser().parse_args(argv)
     previous = _handle_sigterm()
+    was_verbose = _env.is_verbose()
+    _env.set_verbose(was_verbose or args.tensorflow_logs)
     try:
         code = args.func(args) or 0
         sys.stdout.flush()  # here, not at exit: a closed pipe is then handled below
@@ -90,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
     finally:
+        _env.set_verbose(was_verbose)
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 

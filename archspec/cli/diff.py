@@ -7,8 +7,8 @@ from archspec.cli._common import add_include_path_argument, add_set_argument, lo
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("diff", help="compare two architectures layer by layer (no TensorFlow)")
-    p.add_argument("a")
-    p.add_argument("b")
+    p.add_argument("a", metavar="A", help="the first spec (YAML file or zoo name)")
+    p.add_argument("b", metavar="B", help="the spec to compare it with")
     add_set_argument(p, "overrides for A (and B)")
     p.add_argument("--set-b", action="append", metavar="NAME=VALUE", help="overrides for B only")
     add_include_path_argument(p)

@@ -9,8 +9,12 @@ from archspec.cli._common import add_include_path_argument, add_set_argument, pa
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("export", help="export a model (.keras, run dir or spec) and check its outputs")
     p.add_argument("source", help="MODEL.keras, a run directory, or SPEC.yaml")
-    p.add_argument("--format", choices=["keras", "savedmodel", "tflite"], default="keras")
-    p.add_argument("-o", "--output", help="where to write (default: next to the name)")
+    p.add_argument("--format", choices=["keras", "savedmodel", "tflite"], default="keras",
+                   help="keras: a .keras file (the default), savedmodel: a TF SavedModel folder, "
+                        "tflite: a .tflite file")
+    p.add_argument("-o", "--output",
+                   help="where to write (default: next to the source, named after it: nets/lenet5.yaml -> "
+                        "nets/lenet5_export.tflite; the run directory runs/x -> runs/x_export.keras)")
     add_set_argument(p, "spec overrides (for a spec)")
     add_include_path_argument(p)
     p.set_defaults(func=run)

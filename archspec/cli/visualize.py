@@ -9,12 +9,16 @@ from archspec.errors import SpecError, command_line
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("visualize", help="feature maps of a layer, or inputs that maximize its filters")
     p.add_argument("model", help="MODEL.keras or a run directory")
-    p.add_argument("--layer", required=True)
+    p.add_argument("--layer", required=True, metavar="NAME",
+                   help="the layer whose outputs to show (a name from `archspec summary`)")
     p.add_argument("--image", help="an image file (for feature maps)")
     p.add_argument("--maximize", action="store_true", help="gradient ascent on the input instead")
-    p.add_argument("--filters", default="0-7", help="with --maximize: e.g. 0-7,12")
-    p.add_argument("--steps", type=int, default=60)
-    p.add_argument("--max-maps", type=int, default=64)
+    p.add_argument("--filters", default="0-7", help="with --maximize: the filters to show, e.g. 0-7,12 "
+                                                    "(default: 0-7)")
+    p.add_argument("--steps", type=int, default=60, metavar="N",
+                   help="with --maximize: gradient-ascent steps (default: 60)")
+    p.add_argument("--max-maps", type=int, default=64, metavar="N",
+                   help="feature maps: draw at most N channels (default: 64)")
     p.add_argument("-o", "--output", required=True, help="the PNG to write")
     p.set_defaults(func=run)
 

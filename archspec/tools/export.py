@@ -6,24 +6,27 @@ give the same outputs as the source model (exactly for .keras, within ``atol`` f
 whose kernels may differ), else the export is removed and a :class:`RunError` is raised.
 
 >>> model = load_source("architectures/lenet5.yaml", {"classes": 4})        # doctest: +SKIP
->>> export(model, default_output("lenet5.yaml", "tflite"), "tflite")        # doctest: +SKIP
-(PosixPath('lenet5_export.tflite'), 0.0)
+>>> export(model, default_output("architectures/lenet5.yaml", "tflite"), "tflite")  # doctest: +SKIP
+(PosixPath('architectures/lenet5_export.tflite'), 0.0)
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import warnings
 from pathlib import Path
 
 from archspec._recursion import deep_recursion
 from archspec.errors import Loc, RunError, SpecError, command_line
 from archspec.spec import Spec
 from archspec.spec import as_spec
-from archspec._env import quiet_tensorflow
+from archspec._env import filtered_stderr, is_verbose, quiet_tensorflow
 
 FORMATS = ("keras", "savedmodel", "tflite")
 SUFFIX = {"keras": ".keras", "savedmodel": "", "tflite": ".tflite"}
+_XNNPACK_INFO = "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
 
 
 def load_source(source: Spec | str | Path, params: dict | None = None, *, include_path=()):
@@ -67,10 +70,16 @@ def save_keras(model, output: str | Path) -> Path:
 
 
 def default_output(source: str | Path, fmt: str) -> Path:
-    """Where ``archspec export`` writes without ``-o``: ``NAME_export`` and the format's suffix,
-    in the current folder (``lenet5.yaml`` -> ``lenet5_export.tflite``)."""
+    """Where ``archspec export`` writes without ``-o``: next to the source, named after it with
+    ``_export`` and the format's suffix: ``nets/lenet5.yaml`` -> ``nets/lenet5_export.tflite``,
+    ``m.keras`` -> ``m_export.keras``; a run directory ``runs/lenet5`` -> ``runs/lenet5_export.tflite``
+    (beside the run, not in the directory ``archspec train`` manages)."""
     source = Path(source)
-    return Path((source.name if source.is_dir() else source.stem) + "_export" + SUFFIX[fmt])
+    if not source.is_dir():
+        return source.with_name(source.stem + "_export" + SUFFIX[fmt])
+    if source.name in ("", ".."):  # `.`, `..`: the folder's own name
+        source = source.resolve()
+    return source.parent / (source.name + "_export" + SUFFIX[fmt])
 
 
 def _sample(model, batch: int = 4):
@@ -141,13 +150,28 @@ def _tflite(model, path: Path, x):
         path.write_bytes(converter.convert())
     finally:
         _remove(saved)
-    interpreter = tf.lite.Interpreter(model_path=str(path))
-    inp = interpreter.get_input_details()[0]
-    interpreter.resize_tensor_input(inp["index"], np.shape(x))
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(inp["index"], np.asarray(x, dtype=inp["dtype"]))
-    interpreter.invoke()
-    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    with _quiet_interpreter():
+        interpreter = tf.lite.Interpreter(model_path=str(path))
+        inp = interpreter.get_input_details()[0]
+        interpreter.resize_tensor_input(inp["index"], np.shape(x))
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(inp["index"], np.asarray(x, dtype=inp["dtype"]))
+        interpreter.invoke()
+        return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+
+@contextlib.contextmanager
+def _quiet_interpreter():
+    """Without ``--verbose``: no warning that tf.lite.Interpreter is deprecated (for LiteRT, which
+    TensorFlow does not install; the check runs it only to compare outputs) and no "INFO: Created
+    TensorFlow Lite XNNPACK delegate for CPU." on stderr; any other warning or line shows."""
+    if is_verbose():
+        yield
+        return
+    with warnings.catch_warnings(), filtered_stderr(prefixes=[_XNNPACK_INFO]):
+        warnings.filterwarnings("ignore", message=r"\s*Warning: tf\.lite\.Interpreter is deprecated",
+                                category=UserWarning, module=r"tensorflow\.lite\.python\.interpreter")
+        yield
 
 
 def _remove(path: Path) -> None:

@@ -22,6 +22,7 @@ def test_export_of_a_spec_takes_include_path_and_set(tmp_path, capsys, keras):
 
 
 def test_default_output_is_named_after_the_source(tmp_path):
-    assert default_output("a/lenet5.yaml", "tflite") == Path("lenet5_export.tflite")
+    # next to the source, as the help says (a run directory: beside it, not inside what train manages)
+    assert default_output("a/lenet5.yaml", "tflite") == Path("a/lenet5_export.tflite")
     assert default_output("m.keras", "savedmodel") == Path("m_export")
-    assert default_output(tmp_path, "keras") == Path(tmp_path.name + "_export.keras")
+    assert default_output(tmp_path, "keras") == tmp_path.parent / (tmp_path.name + "_export.keras")
