@@ -168,8 +168,12 @@ def read_history(run: Path) -> list[dict]:
         return []
 
 
-def plot_curves(run: Path, rows: list[dict], title: str) -> Path | None:
-    """``curves.png``: loss (left) and the other metrics (right), train and validation."""
+def plot_curves(run: Path, rows: list[dict], title: str, *, best: dict | None = None,
+                test_metrics: dict | None = None) -> Path | None:
+    """``curves.png``: loss (left) and the other metrics (right), train and validation; ``best``
+    (``{"epoch", "monitor", "value"}``, the checkpoint's best epoch) is marked on both by a
+    labelled vertical line and on its curve by a star; ``test_metrics`` (the held-out scores)
+    are in the title and drawn as dotted levels. See :func:`curves_figure`."""
     if not rows:
         return None
     import matplotlib
@@ -177,27 +181,50 @@ def plot_curves(run: Path, rows: list[dict], title: str) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    epochs = [r["epoch"] for r in rows]
-    names = [k for k in rows[0] if k not in ("epoch", "learning_rate", "seconds") and not k.startswith("val_")]
-    metrics = [k for k in names if k != "loss"]
-    fig, axes = plt.subplots(1, 2 if metrics else 1, figsize=(10 if metrics else 5, 3.6), squeeze=False)
-    for ax, keys in zip(axes[0], (["loss"], metrics)):
-        for k in keys:
-            for prefix, style in (("", "-"), ("val_", "--")):
-                ys = [r.get(prefix + k) for r in rows]
-                if any(y is not None for y in ys):
-                    ax.plot(epochs, [math.nan if y is None else y for y in ys], style, marker=".",
-                            label=prefix + k)
-        ax.set_xlabel("epoch")
-        ax.grid(alpha=0.3)
-        ax.legend()
-    axes[0][0].set_ylabel("loss")
-    fig.suptitle(title)
-    fig.tight_layout()
+    fig = curves_figure(rows, title, best=best, test_metrics=test_metrics)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
     return atomic_write(run / "curves.png", buf.getvalue())
+
+
+def curves_figure(rows: list[dict], title: str, *, best: dict | None = None, test_metrics: dict | None = None):
+    """The matplotlib figure :func:`plot_curves` saves (the caller closes it)."""
+    import matplotlib.pyplot as plt
+
+    epochs = [r["epoch"] for r in rows]
+    names = [k for k in rows[0] if k not in ("epoch", "learning_rate", "seconds") and not k.startswith("val_")]
+    metrics = [k for k in names if k != "loss"]
+    test = {k: v for k, v in (test_metrics or {}).items() if isinstance(v, (int, float)) and math.isfinite(v)}
+    fig, axes = plt.subplots(1, 2 if metrics else 1, figsize=(10 if metrics else 5, 3.8), squeeze=False)
+    for ax, keys in zip(axes[0], (["loss"], metrics)):
+        for k in keys:
+            color = None
+            for prefix, style in (("", "-"), ("val_", "--")):
+                ys = [r.get(prefix + k) for r in rows]
+                if any(y is not None for y in ys):
+                    (line,) = ax.plot(epochs, [math.nan if y is None else y for y in ys], style, marker=".",
+                                      label=prefix + k, color=color)
+                    color = line.get_color()
+            if k in test:
+                ax.axhline(test[k], linestyle=":", color=color, label=f"test {k} {test[k]:.4f}")
+        if best is not None and best.get("epoch") is not None:
+            monitor, value = best.get("monitor") or "", best.get("value")
+            ax.axvline(best["epoch"], color="0.35", linewidth=1, linestyle="-.",
+                       label=f"best epoch {best['epoch']}" + (f" ({monitor} {value:.4g})" if value is not None else ""))
+            if monitor.removeprefix("val_") in keys and value is not None:
+                ax.plot([best["epoch"]], [value], marker="*", markersize=12, color="0.2", linestyle="none")
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    axes[0][0].set_ylabel("loss")
+    if test:
+        order = [k for k in test if k != "loss"] + [k for k in test if k == "loss"]
+        title += "\ntest: " + ", ".join(f"{k} {test[k]:.4f}" for k in order)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
 
 
 def versions() -> dict:

@@ -564,7 +564,8 @@ def _write_end(run: Path, record, model, model_name: str, cfg: TrainConfig, stat
         artifacts.write_json(run / "metrics.json", test_metrics)
     else:  # no longer the model's: keep no stale figures beside it
         (run / "metrics.json").unlink(missing_ok=True)
-    artifacts.plot_curves(run, cbs.rows, f"{model_name} on {cfg.data}")
+    artifacts.plot_curves(run, cbs.rows, f"{model_name} on {cfg.data}", best=cbs.checkpoint.best,
+                          test_metrics=test_metrics)
     warnings = cbs.checkpoint.warnings
     fields = dict(epochs_completed=len(cbs.rows), seconds=round(seconds, 2), test_metrics=test_metrics,
                   best_epoch=cbs.checkpoint.best)
