@@ -10,7 +10,9 @@ def add_parser(subparsers) -> None:
     add_spec_arguments(p)
     p.add_argument("-o", "--output", required=True, help="FILE.svg|png|pdf|dot")
     p.add_argument("--collapse", type=int, metavar="DEPTH",
-                   help="draw block calls nested deeper than DEPTH as single boxes (0: every call)")
+                   help="draw block calls nested deeper than DEPTH as single boxes (0: every call as a "
+                        "box; -1: also one box per run of repeated calls); default: as much detail as fits "
+                        "a 2,000 px page, saying what was collapsed")
     p.set_defaults(func=run)
 
 

@@ -150,9 +150,29 @@ def influence(rows: list[dict]) -> list[tuple[str, float]]:
     return sorted(out, key=lambda t: -t[1])
 
 
-def write_plot(rows: list[dict], path: Path, objective: str, direction: str, top: int = 2) -> None:
+#: what "influence" means, under the plot
+INFLUENCE_NOTE = ("influence: how much the objective moves with a value, from 0 (not at all) to 1 -- "
+                  "|Spearman rho| (rank correlation) for numbers, the share of the objective's "
+                  "variance between the groups for choices")
+
+
+def write_plot(rows: list[dict], path: Path, objective: str, direction: str, top: int = 2,
+               log_scale: set | frozenset = frozenset()) -> None:
     """Objective per trial (the best marked; ``direction``: ``min`` or ``max``), and objective
-    against the most influential hyperparameters."""
+    against the most influential hyperparameters, on a log axis for those in ``log_scale`` (the
+    spaces sampled with ``sampling: log``); the note under it says what influence measures."""
+    import matplotlib.pyplot as plt
+
+    fig = results_figure(rows, objective, direction, top, log_scale)
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=90, format="png")
+    plt.close(fig)
+    atomic_write(path, buf.getvalue())
+
+
+def results_figure(rows: list[dict], objective: str, direction: str, top: int = 2,
+                   log_scale: set | frozenset = frozenset()):
+    """The matplotlib figure :func:`write_plot` saves."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -178,14 +198,16 @@ def write_plot(rows: list[dict], path: Path, objective: str, direction: str, top
         pts = [(r["values"].get(name), r["objective"]) for _, r in done if name in r["values"]]
         xs = [p[0] if isinstance(p[0], (int, float)) else str(p[0]) for p in pts]
         ax.plot(xs, [p[1] for p in pts], "o")
-        if all(isinstance(x, float) for x in xs) and xs and min(xs) > 0 and max(xs) / min(xs) > 50:
+        numeric = bool(xs) and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs)
+        if name in log_scale and numeric and min(xs) > 0:
             ax.set_xscale("log")
-        ax.set(xlabel=name, ylabel=objective, title=f"influence {score:.2f}")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, dpi=90, format="png")
-    plt.close(fig)
-    atomic_write(path, buf.getvalue())
+        measure = "|Spearman rho|" if numeric else "variance share"
+        ax.set(xlabel=name + (" (log scale)" if ax.get_xscale() == "log" else ""), ylabel=objective,
+               title=f"influence {score:.2f} ({measure})")
+    if ranked:
+        fig.text(0.5, 0.01, INFLUENCE_NOTE, ha="center", va="bottom", fontsize=7, wrap=True)
+    fig.tight_layout(rect=(0, 0.07 if ranked else 0, 1, 1))
+    return fig
 
 
 def write_results(tuner, out: str | Path | None = None, *, with_model: bool = True,
@@ -204,7 +226,8 @@ def write_results(tuner, out: str | Path | None = None, *, with_model: bool = Tr
     write_table(rows, out)
     paths = {"csv": out / "results.csv", "json": out / "results.json"}
     objective = tuner.oracle.objective
-    write_plot(rows, out / "results.png", objective.name, objective.direction)
+    log_scale = {p.name for p in tuner.oracle.hyperparameters.space if getattr(p, "sampling", None) == "log"}
+    write_plot(rows, out / "results.png", objective.name, objective.direction, log_scale=log_scale)
     paths["png"] = out / "results.png"
     # a rejected trial is COMPLETED for keras-tuner (scored as the worst objective): never the best
     trained = {str(r["trial_id"]) for r in rows if _trained(r)}

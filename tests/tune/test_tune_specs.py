@@ -226,3 +226,23 @@ def test_the_search_config_takes_the_overrides_over_the_spec():
     cfg = hm.train_config()
     assert cfg.batch_size == 256 and cfg.optimizer.args["momentum"] == 0.5
     assert cfg.fit_input == "resize"  # the spec's own setting kept
+
+
+def test_the_results_plot_uses_log_axes_for_log_spaces_and_says_what_influence_is():
+    import matplotlib.pyplot as plt
+
+    from archspec.tune.results import INFLUENCE_NOTE, results_figure
+
+    rows = [{"trial_id": str(i), "status": "completed", "rejected": False, "objective": 0.5 + 0.1 * i,
+             "values": {"lr": lr, "units": u, "act": a}}
+            for i, (lr, u, a) in enumerate([(1e-3, 8, "relu"), (2e-3, 16, "tanh"), (4e-3, 32, "relu"),
+                                            (8e-3, 64, "tanh")])]
+    fig = results_figure(rows, "val_accuracy", "max", top=3, log_scale={"lr", "units"})
+    by_name = {ax.get_xlabel().split(" ")[0]: ax for ax in fig.axes[1:]}
+    # a 1e-3..8e-3 range (8x: the old rule wanted 50x) and an int space, both sampled log
+    assert by_name["lr"].get_xscale() == "log" and by_name["lr"].get_xlabel() == "lr (log scale)"
+    assert by_name["units"].get_xscale() == "log"
+    assert by_name["lr"].get_title() == "influence 1.00 (|Spearman rho|)"
+    assert by_name["act"].get_xscale() == "linear" and by_name["act"].get_title().endswith("(variance share)")
+    assert INFLUENCE_NOTE in [t.get_text() for t in fig.texts]
+    plt.close(fig)
