@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import argparse
 
-from archspec.cli._common import add_include_path_argument, add_set_argument, load_spec, parse_sets
+from archspec.cli._common import SPEC_HELP, add_include_path_argument, add_set_argument, load_spec, parse_sets
 from archspec.errors import command_line
 from archspec.train.config import JIT, LOOPS, PRECISIONS, STRATEGIES
 
@@ -37,7 +37,7 @@ def add_parsers(subparsers) -> None:
     p = subparsers.add_parser("train", help="train a spec on a data set (resumes after a kill)",
                               description="Train SPEC; every train: field can be overridden by a flag or "
                                           "--set train.FIELD=VALUE. See docs/training.md.")
-    p.add_argument("spec", help="the YAML spec file")
+    p.add_argument("spec", help=SPEC_HELP)
     add_set_argument(p, "a spec parameter (classes=10) or a train field (train.optimizer.momentum=0.9); "
                         "repeatable")
     add_include_path_argument(p)

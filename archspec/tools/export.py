@@ -35,27 +35,23 @@ def load_source(source: Spec | str | Path, params: dict | None = None, *, includ
     quiet_tensorflow()
     from archspec.builder import build
 
+    from archspec.spec.document import zoo_lookup
+    from archspec.train.artifacts import load_model
+
     if isinstance(source, Spec):
         return build(source, **(params or {}))
     source = Path(source)
-    import keras
-
-    import archspec.layers  # noqa: F401  (custom layers must be registered before loading)
-    import archspec.train.schedules  # noqa: F401  (and the learning-rate schedules of a run)
-
     if source.is_dir():
         for name in ("model.keras", "best.keras", "model_best.keras"):
             if (source / name).is_file():
-                with deep_recursion(source / name):  # Keras walks a loaded graph recursively
-                    return keras.saving.load_model(source / name)
+                return load_model(source / name)  # a FileError, not Keras' traceback, when damaged
         raise SpecError("no model.keras in this directory", Loc(str(source)),
                         hint="give a .keras file, a run directory from `archspec train`, or a spec")
     if source.suffix == ".keras":
         if not source.is_file():
             raise SpecError("file not found", Loc(str(source)), received=str(source))
-        with deep_recursion(source):
-            return keras.saving.load_model(source)
-    if source.suffix in (".yaml", ".yml"):
+        return load_model(source)
+    if source.suffix in (".yaml", ".yml") or zoo_lookup(source):  # a spec file, or a zoo name
         return build(as_spec(source, include_path=include_path, **(params or {})))
     raise SpecError("cannot export from this file", Loc(str(source)), received=str(source),
                     hint="give a .keras file, a run directory or a .yaml spec")

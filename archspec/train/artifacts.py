@@ -149,6 +149,43 @@ def save_model(model, path: str | Path) -> Path:
     return path
 
 
+def model_file_problem(path: str | Path) -> str | None:
+    """Why ``path`` is not a complete ``.keras`` archive (missing, truncated, damaged), or None."""
+    import zipfile
+
+    path = Path(path)
+    if not path.is_file():
+        return "the file is missing"
+    try:
+        with zipfile.ZipFile(path) as z:
+            bad = z.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        return f"truncated or damaged ({exc})"
+    return f"its member {bad} is damaged (CRC check)" if bad else None
+
+
+def load_model(path: str | Path, *, hint: str | None = None):
+    """``keras.saving.load_model`` of a ``.keras`` file written by archspec or Keras (archspec's
+    layers and schedules registered first), or a FileError naming the file and why it cannot be
+    loaded (missing, truncated, damaged, not a Keras model) instead of Keras' traceback."""
+    from archspec.errors import FileError
+
+    path = Path(path)
+    problem = model_file_problem(path)
+    if problem:
+        raise FileError(path, f"not a loadable .keras model: {problem}", hint=hint)
+    import keras
+
+    import archspec.layers  # noqa: F401  (custom layers must be registered before loading)
+    import archspec.train.schedules  # noqa: F401  (and the learning-rate schedules of a run)
+
+    try:
+        with deep_recursion(path):  # Keras walks a loaded graph recursively
+            return keras.saving.load_model(path)
+    except (ValueError, OSError, KeyError, EOFError, TypeError) as exc:
+        raise FileError(path, f"not a loadable .keras model: {str(exc)[:300]}", hint=hint) from None
+
+
 def write_history(run: Path, rows: list[dict]) -> None:
     keys: list[str] = []
     for row in rows:

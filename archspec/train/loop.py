@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 import archspec.faults as faults
-from archspec._recursion import deep_recursion
 from archspec.errors import Loc, SpecError, command_line
 from archspec.train import artifacts
 from archspec.train.config import TrainConfig
@@ -476,7 +475,8 @@ def _finished(record, resume: _Resume, cfg: TrainConfig) -> bool:
     than it had."""
     from archspec.train.record import FINISHED
 
-    if record.status not in FINISHED or not resume.initial_epoch or model_file_problem(record.path.parent / "model.keras"):
+    if record.status not in FINISHED or not resume.initial_epoch or \
+            artifacts.model_file_problem(record.path.parent / "model.keras"):
         return False
     asked = (record.info.get("train") or {}).get("epochs")
     return resume.initial_epoch >= cfg.epochs or asked == cfg.epochs
@@ -581,20 +581,6 @@ def _write_end(run: Path, record, model, model_name: str, cfg: TrainConfig, stat
         log(f"warning: {w}")
 
 
-def model_file_problem(path: Path) -> str | None:
-    """Why ``path`` is not a complete ``.keras`` archive (missing, truncated, damaged), or None."""
-    import zipfile
-
-    if not path.is_file():
-        return "the file is missing"
-    try:
-        with zipfile.ZipFile(path) as z:
-            bad = z.testzip()
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        return f"truncated or damaged ({exc})"
-    return f"its member {bad} is damaged (CRC check)" if bad else None
-
-
 def evaluate_run(run_dir: str | Path, *, data: str | None = None, batch_size: int | None = None,
                  log: Callable[[str], None] = _log) -> dict:
     """Re-evaluate a saved run (its ``model.keras``) on its data set's test split, or ``data``."""
@@ -620,11 +606,6 @@ def evaluate_run(run_dir: str | Path, *, data: str | None = None, batch_size: in
             raise FileError(run / RUN_JSON, f"the run record is {cause}: which data the run was trained on is "
                                             "unknown", hint="say what to evaluate on: --data NAME (e.g. npz:PATH)") from None
         saved = {}
-    problem = model_file_problem(run / "model.keras")
-    if problem:
-        raise FileError(run / "model.keras", f"not a loadable .keras model: {problem}",
-                        hint=f"run the training command again (it resumes from {run / 'backup'} and writes "
-                             "the model at the end)")
     overrides = {}
     if data:
         overrides["data"] = (data, command_line("--data"))
@@ -632,16 +613,9 @@ def evaluate_run(run_dir: str | Path, *, data: str | None = None, batch_size: in
         overrides["batch_size"] = (batch_size, command_line("--batch-size"))
     saved = {k: v for k, v in saved.items() if k not in ("strategy",)}
     cfg = TrainConfig.from_sources(saved, overrides)
-    import keras
-
-    import archspec.layers  # noqa: F401  (custom layers)
-    import archspec.train.schedules  # noqa: F401  (the warm-up schedule)
-
-    try:
-        with deep_recursion(run / "model.keras"):  # Keras walks a loaded graph recursively
-            model = keras.saving.load_model(run / "model.keras")
-    except (ValueError, OSError, KeyError, EOFError) as exc:
-        raise FileError(run / "model.keras", f"not a loadable .keras model: {str(exc)[:300]}") from None
+    model = artifacts.load_model(run / "model.keras",
+                                 hint=f"run the training command again (it resumes from {run / 'backup'} and "
+                                      "writes the model at the end)")
     in_shape = tuple(model.inputs[0].shape[1:])
     d = data_mod.load_data(cfg.data, cfg, cfg.loc("data"), model_input=in_shape)
     how = data_mod.check_fit(d, in_shape, model.outputs[0].shape[-1], cfg, model.name)

@@ -26,3 +26,18 @@ def test_default_output_is_named_after_the_source(tmp_path):
     assert default_output("a/lenet5.yaml", "tflite") == Path("a/lenet5_export.tflite")
     assert default_output("m.keras", "savedmodel") == Path("m_export")
     assert default_output(tmp_path, "keras") == tmp_path.parent / (tmp_path.name + "_export.keras")
+
+
+def test_a_zoo_name_exports_and_a_damaged_model_is_named_not_a_traceback(tmp_path, capsys, keras):
+    out = tmp_path / "lenet5.keras"
+    assert main(["export", "lenet5", "--format", "keras", "-o", str(out)]) == 0
+    assert keras.saving.load_model(out).count_params() == 61_706
+    capsys.readouterr()
+    damaged = tmp_path / "damaged.keras"
+    damaged.write_bytes(out.read_bytes()[:1500])
+    for command in (["export", str(damaged), "-o", str(tmp_path / "x.keras")],
+                    ["visualize", str(damaged), "--layer", "c1", "--maximize", "-o", str(tmp_path / "v.png")]):
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"{damaged}: error: not a loadable .keras model: truncated or damaged")
+        assert "Traceback" not in err
