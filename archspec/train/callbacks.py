@@ -88,6 +88,21 @@ class EpochCheckpoint(keras.callbacks.Callback):
             if self.record is not None:
                 self.record.progress(epoch + 1, sha)
 
+    def sync_records(self) -> None:
+        """After an interruption or an error: bring the history files and ``run.json`` to the
+        checkpoint in place (a stop between the checkpoint and its records leaves them behind);
+        best effort, never raises (the disk may be what failed)."""
+        epoch, sha = self.checkpoints.last_epoch, self.checkpoints.last_sha
+        if not self.write or not epoch:
+            return
+        self.rows = [r for r in self.rows if r["epoch"] <= epoch]
+        try:
+            artifacts.write_history(self.run, self.rows)
+            if self.record is not None:
+                self.record.progress(epoch, sha)
+        except Exception:  # noqa: BLE001
+            pass
+
     def _check_divergence(self, row: dict) -> None:
         losses = [r["loss"] for r in self.rows if isinstance(r.get("loss"), float) and math.isfinite(r["loss"])]
         if self.warnings or not losses or losses[-1] != row.get("loss"):

@@ -65,6 +65,10 @@ class Checkpoints:
         self.dir = Path(backup_dir)
         self.log = log
         self.last_sha = ""
+        self.last_epoch = 0  # of the state in place (loaded or saved), for the records
+        # whether state.npz is known good (loaded from it, or written and verified here): only
+        # then is it kept as previous.npz when the next state replaces it, never a damaged one
+        self._state_good = False
 
     # ------------------------------------------------------------------ saving
     def save(self, model_values: list, optimizer_values: list, epoch: int, meta: dict, *, best: bool) -> str:
@@ -83,20 +87,22 @@ class Checkpoints:
             self._record_checksum(sha, epoch, best)
             tmp = self._write_verified(data, sha, STATE)
             faults.point("train.checkpoint.written")
-            if state.exists():  # the previous good state stays until this one is in place
+            if state.exists() and self._state_good:  # the previous good state stays until this one is in place
                 target = self.dir / PREVIOUS
                 _replace_by_link(state, target)
             target = state
             os.replace(tmp, state)
             _sync_dir(self.dir)
+            self._state_good, self.last_sha, self.last_epoch = True, sha, epoch
             faults.point("train.checkpoint.replaced")
             if best:
                 target = self.dir / BEST
                 os.replace(self._write_verified(data, sha, BEST), target)
                 faults.point("train.checkpoint.best")
         except OSError as exc:
-            raise os_error(target, exc, f"writing the checkpoint of epoch {epoch}") from None
-        self.last_sha = sha
+            doing = (f"writing the best epoch's copy (epoch {epoch}; its checkpoint state.npz is in place)"
+                     if target.name == BEST else f"writing the checkpoint of epoch {epoch}")
+            raise os_error(target, exc, doing) from None
         return sha
 
     def _write_verified(self, data: bytes, sha: str, name: str) -> Path:
@@ -120,13 +126,24 @@ class Checkpoints:
     def _record_checksum(self, sha: str, epoch: int, best: bool) -> None:
         """Add ``sha`` to checksums.json before its file exists; keep the last three epochs' and
         the best's."""
-        known = self._checksums() or {}
+        known = self._checksums()
+        if known is None:  # lost or damaged: the files in place that pass their CRC stay known
+            known = self._rebuild_checksums()
         known[sha] = {"epoch": epoch, "best": best}
         if best:
             for value in known.values():
                 value["best"] = value is known[sha]
         keep = {k: v for k, v in known.items() if v["epoch"] >= epoch - 2 or v.get("best")}
         atomic_write(self.dir / CHECKSUMS, json.dumps(keep, indent=1) + "\n")
+
+    def _rebuild_checksums(self) -> dict:
+        known = {}
+        for name in (STATE, PREVIOUS, BEST):
+            if (self.dir / name).exists():
+                state, _ = self._read(self.dir / name, None)
+                if state is not None:
+                    known[state.sha256] = {"epoch": state.epoch, "best": name == BEST}
+        return known
 
     def _checksums(self) -> dict | None:
         try:
@@ -150,7 +167,8 @@ class Checkpoints:
                 for bad, why in problems:
                     self.log(f"warning: the checkpoint {bad} is unusable ({why}); resuming from {path} "
                              f"(epoch {state.epoch}) instead")
-                self.last_sha = state.sha256
+                self.last_sha, self.last_epoch = state.sha256, state.epoch
+                self._state_good = name == STATE
                 return state
             problems.append((path, problem))
         if problems:

@@ -421,9 +421,11 @@ def check_arrays(data: Data, units: int | None, model_name: str, cfg: TrainConfi
     """Check every split held as numpy arrays (train, validation, test) before any training, so
     that a bad example or label is not found only by the test after hours of training.
 
-    Each split must hold examples; its inputs must be finite numbers; its labels must be numbers
-    and, for a classifier (``units`` > 1, labels one class index per example), whole numbers in
-    ``0..units-1``. The first problem found raises: a FileError naming the file for ``npz:PATH``
+    Each split must hold examples of the training split's shape; its inputs must be finite
+    numbers; its labels must be numbers and, for a classifier (``units`` > 1, labels one class
+    index per example), whole numbers in ``0..units-1`` -- in a data set that declares its classes
+    (``sklearn:``, ``keras:``) only the splits read from a file (``validation_data: npz:...``), the
+    others being compared by class count (:func:`check_fit`). The first problem found raises: a FileError naming the file for ``npz:PATH``
     data (and the split and array in the message), else a SpecError at the ``data`` setting.
     Splits backed by tf.data (``images:``, ``tfds:``) cannot be checked cheaply and are skipped.
     Vectorized: a few passes over the arrays (MNIST: tens of milliseconds).
@@ -431,14 +433,25 @@ def check_arrays(data: Data, units: int | None, model_name: str, cfg: TrainConfi
     for split, part in (("train", data.train), ("validation", data.val), ("test", data.test)):
         if part is None or part.ds is not None:
             continue
-        problem = (_empty(part, split) or _inputs_problem(part, split)
-                   or _labels_problem(part, split, units, model_name))
+        trusted = data.num_classes is not None and not part.file  # a declared data set's own split
+        problem = (_empty(part, split) or _shape_problem(part, split, tuple(data.shape))
+                   or _inputs_problem(part, split)
+                   or _labels_problem(part, split, None if trusted else units, model_name))
         if problem:
             message, hint = problem
             if part.file:
                 raise FileError(part.file, message, hint=hint)
             from_validation = split == "validation" and cfg.validation_data
             raise SpecError(message, cfg.loc("validation_data" if from_validation else "data"), hint=hint)
+
+
+def _shape_problem(part: Part, split: str, shape: tuple):
+    """Examples of another shape than the training split's (``x_test`` of 4x8 beside 8x8)."""
+    got = tuple(np.shape(part.x)[1:])
+    if got == shape:
+        return None
+    return (f"{_describe(part, split, 0)} has examples of shape {got} but the training split's are {shape}",
+            "every split needs examples of one shape: check how the arrays were saved")
 
 
 def _describe(part: Part, split: str, which: int) -> str:
@@ -559,8 +572,7 @@ def check_fit(data: Data, model_shape: tuple, units: int | None, cfg: TrainConfi
     was checked with the analyzer*, or None; without one, a hint never proposes a change to the
     model that may not exist.
     """
-    # a data set that declares its classes (sklearn:, keras:) is compared by class count below
-    check_arrays(data, units if data.num_classes is None else None, model_name, cfg)
+    check_arrays(data, units, model_name, cfg)
     src, dst = tuple(data.shape), tuple(model_shape)
     loc = cfg.loc("data")
     classes_differ = units is not None and data.num_classes is not None and units > 1 and units != data.num_classes

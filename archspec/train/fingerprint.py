@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 
+import numpy as np
+
 #: train fields that may differ on resume (how to run, or how long)
 RESUMABLE = ("epochs", "strategy", "jit_compile", "loop", "steps_per_execution", "cache")
 
@@ -19,7 +21,7 @@ RESUMABLE = ("epochs", "strategy", "jit_compile", "loop", "steps_per_execution",
 def fingerprint(cfg, data, *, spec_yaml: str | None, model) -> dict:
     """The fingerprint of a run: the model (its spec without ``train:``, else its Keras config),
     the data (source, split sizes, example shape and a hash of the arrays) and the train settings."""
-    fp = {"model": _model_hash(spec_yaml, model), "data": _data(data),
+    fp = {"model": _model_hash(spec_yaml, model), "data": data_fingerprint(data),
           "train": {k: v for k, v in cfg.to_dict().items() if k not in RESUMABLE}}
     return json.loads(json.dumps(fp, default=str))  # as it reads back from a checkpoint
 
@@ -36,23 +38,29 @@ def _model_hash(spec_yaml: str | None, model) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def data_fingerprint(data) -> dict:
+    """The data's part of a fingerprint, as JSON reads it back."""
+    return json.loads(json.dumps(_data(data), default=str))
+
+
 def _data(data) -> dict:
-    h = hashlib.sha256()
+    """Source, split sizes, example shape, and a hash per split held as arrays (a tf.data source:
+    name and sizes only)."""
     parts = {"train": data.train, "validation": data.val, "test": data.test}
-    hashed = True
+    hashes = {}
     for name, part in parts.items():
-        if part is None:
+        if part is None or part.x is None:
             continue
-        if part.x is None:  # a tf.data source: name and sizes only
-            hashed = False
-            continue
+        h = hashlib.sha256()
         for a in (part.x, part.y):
-            h.update(name.encode() + str(a.shape).encode() + str(a.dtype).encode())
-            h.update(memoryview(a).cast("B") if a.flags.c_contiguous else a.tobytes())
+            a = np.ascontiguousarray(a)
+            h.update(str(a.shape).encode() + str(a.dtype).encode())
+            h.update(memoryview(a).cast("B"))
+        hashes[name] = h.hexdigest()[:16]
     out = {"source": data.name, "examples": {k: p.n for k, p in parts.items() if p is not None},
            "shape": list(data.shape)}
-    if hashed:
-        out["sha256"] = h.hexdigest()[:16]
+    if hashes:
+        out["sha256"] = hashes
     return out
 
 

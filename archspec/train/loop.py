@@ -131,8 +131,6 @@ def train(model_fn: Callable, cfg: TrainConfig, *, output: str | Path, model_nam
     chief, worker_dir = _role_from_env()
     with hold(output, name=".lock" if chief else f".lock-{worker_dir}"):  # before TensorFlow: fails fast
         own = output if chief else output / worker_dir
-        if fresh:
-            artifacts.clear_run(own)
         artifacts.remove_temporaries(own)
         quiet_tensorflow()
         if logical_cpus:  # before TensorFlow initializes its devices
@@ -145,7 +143,8 @@ def train(model_fn: Callable, cfg: TrainConfig, *, output: str | Path, model_nam
         with precision.global_policy(setup.policy):  # restored after the run
             return _run(model_fn, cfg, setup, output=output, model_name=model_name, spec_yaml=spec_yaml,
                         command=command, verbose=verbose, log=log, extra_callbacks=callbacks, t_start=t_start,
-                        resume_with_changes=resume_with_changes, preloaded=preloaded, suggest=suggest)
+                        resume_with_changes=resume_with_changes, preloaded=preloaded, suggest=suggest,
+                        fresh=fresh)
 
 
 def _role_from_env() -> tuple[bool, str]:
@@ -417,7 +416,7 @@ def _test(model, cfg: TrainConfig, setup: _Setup, compiled, inputs: _Inputs, log
 
 def _run(model_fn, cfg: TrainConfig, setup: _Setup, *, output: Path, model_name, spec_yaml, command, verbose,
          log, extra_callbacks, t_start: float, resume_with_changes: bool = False, preloaded=None,
-         suggest=None) -> RunResult:
+         suggest=None, fresh: bool = False) -> RunResult:
     from archspec.train.fingerprint import fingerprint
     from archspec.train.record import RunRecord
 
@@ -428,19 +427,24 @@ def _run(model_fn, cfg: TrainConfig, setup: _Setup, *, output: Path, model_name,
     inputs = _inputs(cfg, model, model_name, setup.replicas, preloaded, suggest)
     compiled = _compile(model, cfg, setup, inputs)
     fp = fingerprint(cfg, inputs.data, spec_yaml=spec_yaml, model=model)
+    if fresh:  # only now: settings that cannot run (a strategy, the data) leave the old run intact
+        artifacts.clear_run(work)
     resume = _resume(model, cfg, setup, work, fp, allow_changes=resume_with_changes, log=log)
     record = RunRecord(run, write=chief)
+    if _finished(record, resume, cfg):  # before any write: a finished run is left as it is
+        return _nothing_to_do(run, record, resume, model, setup, log, t_start)
     if chief and resume.initial_epoch:  # the history files are views of the checkpoint
         artifacts.write_history(run, resume.rows)
-    if _finished(record, resume, cfg):
-        return _nothing_to_do(run, record, resume, model, setup, log, t_start)
+    if resume.initial_epoch >= cfg.epochs:
+        log(f"the checkpoint is at epoch {resume.initial_epoch}, not before the {cfg.epochs} epochs asked: "
+            "no epoch to train")
     _log_start(log, model, cfg, setup, inputs, compiled, model_name, work)
     if resume.initial_epoch:
         log(f"resuming from the checkpoint of epoch {resume.initial_epoch} in {work / 'backup'}"
             + (" with changes: " + "; ".join(resume.changes) if resume.changes else ""))
     cbs = _callbacks(model, cfg, setup, run, inputs.val_ds is not None, resume, record, fp, extra_callbacks, log)
     if chief:
-        _write_start(run, record, cfg, spec_yaml, command, setup, compiled, resume)
+        _write_start(run, record, cfg, spec_yaml, command, setup, compiled, resume, fp)
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
     try:
@@ -457,12 +461,15 @@ def _run(model_fn, cfg: TrainConfig, setup: _Setup, *, output: Path, model_name,
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM turned into Terminated by the CLI
         from archspec.errors import Terminated
 
+        cbs.checkpoint.sync_records()
         record.stop("interrupted", "SIGTERM" if isinstance(exc, Terminated) else "SIGINT (Ctrl-C)")
-        log(f"interrupted after epoch {len(cbs.rows)}; the same command resumes from its checkpoint")
+        log(f"interrupted after epoch {cbs.checkpoint.checkpoints.last_epoch}; the same command resumes from "
+            "its checkpoint")
         raise
     except BaseException as exc:
         from archspec.errors import ArchspecError
 
+        cbs.checkpoint.sync_records()
         record.stop("failed", str(exc) if isinstance(exc, ArchspecError) else f"{type(exc).__name__}: {exc}")
         raise
     log(f"{status} in {seconds:.1f} s; run directory {run}")
@@ -512,7 +519,7 @@ def _log_start(log, model, cfg: TrainConfig, setup: _Setup, inputs: _Inputs, com
 
 # ------------------------------------------------------------------ the run directory
 def _write_start(run: Path, record, cfg: TrainConfig, spec_yaml: str | None, command: str | None, setup: _Setup,
-                 compiled, resume: _Resume) -> None:
+                 compiled, resume: _Resume, fp: dict) -> None:
     import yaml
 
     from archspec.train.strategy import describe
@@ -535,6 +542,7 @@ def _write_start(run: Path, record, cfg: TrainConfig, spec_yaml: str | None, com
         "loop": setup.loop,
         "steps_per_execution": compiled.steps_per_execution,
         "versions": artifacts.versions(),
+        "data_fingerprint": fp["data"],  # evaluate checks the data is still what was trained on
     }
     record.start(info, resumed_at=resume.initial_epoch, changes=resume.changes,
                  checkpoint_sha=resume.checkpoints.last_sha)
@@ -596,8 +604,10 @@ def evaluate_run(run_dir: str | Path, *, data: str | None = None, batch_size: in
     if not (run / "model.keras").is_file():
         raise SpecError("not a run directory: no model.keras", Loc(str(run)),
                         hint="give the directory `archspec train` wrote (--output)")
+    trained_on = None
     try:
-        saved = json.loads((run / RUN_JSON).read_text())["train"]
+        info = json.loads((run / RUN_JSON).read_text())
+        saved, trained_on = info["train"], info.get("data_fingerprint")
         if not isinstance(saved, dict):
             raise ValueError("no train section")
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -620,6 +630,16 @@ def evaluate_run(run_dir: str | Path, *, data: str | None = None, batch_size: in
     d = data_mod.load_data(cfg.data, cfg, cfg.loc("data"), model_input=in_shape)
     how = data_mod.check_fit(d, in_shape, model.outputs[0].shape[-1], cfg, model.name)
     part = d.test if d.test is not None and d.test.n else d.train
+    if not data and trained_on:
+        from archspec.train.fingerprint import data_fingerprint
+
+        now = data_fingerprint(d)
+        split = "test" if part is d.test else "train"
+        before, after = (trained_on.get("sha256") or {}).get(split), (now.get("sha256") or {}).get(split)
+        if trained_on.get("source") == now.get("source") and before and after and before != after:
+            raise FileError(run / RUN_JSON, f"the {split} split of {cfg.data} changed since the run was trained "
+                                            "and tested on it", hint=f"to evaluate on it as it is now, say so: "
+                                                                     f"--data {cfg.data}")
     ds, _ = data_mod.pipeline(part, batch=cfg.batch_size, training=False, cfg=cfg,
                               fit=data_mod.fit_fn(how, in_shape), repeat=False)
     result = {k: float(v) for k, v in model.evaluate(ds, verbose=0, return_dict=True).items()}

@@ -52,7 +52,8 @@ class RunRecord:
         if old.get("status") in FINISHED + ("nan",):
             previous.append({k: old.get(k) for k in ("status", "epochs_completed", "test_metrics", "finished",
                                                       "command")})
-        record_changes = list(old.get("changes", []))
+        # changes of an attempt that stopped before finishing an epoch with them never applied
+        record_changes = [c for c in old.get("changes", []) if c.get("from_epoch", 0) <= resumed_at]
         if changes:
             record_changes.append({"from_epoch": resumed_at + 1, "changed": changes, "command": info.get("command")})
         self.info = {**info, "status": "running", "started": _now(), "resumed_at_epoch": resumed_at,

@@ -259,3 +259,28 @@ def test_cli_refuses_bad_labels_before_writing_the_run(tmp_path, capsys):
     assert f"{bad}: error: labels out of range: the test split (y_test) has labels up to 57" in err
     assert "Traceback" not in err
     assert not (run / "run.json").exists()
+
+
+def test_validation_data_labels_and_split_shapes_are_checked_before_training(tmp_path):
+    """A label 10 in a validation_data file beside the digits (which declare 10 classes), and an
+    x_test of another shape than x_train: refused before any training, naming the file."""
+    bad = tmp_path / "val.npz"
+    y = np.arange(40) % 10
+    y[7] = 10
+    np.savez(bad, x_train=np.zeros((40, 8, 8), "float32"), y_train=y)
+    cfg = TrainConfig.from_sources({"validation_data": f"npz:{bad}"})
+    data = load_data(cfg.data, cfg, cfg.loc("data"))
+    vdata = load_data(cfg.validation_data, cfg, cfg.loc("validation_data"))
+    data.val = vdata.test or vdata.train
+    with pytest.raises(FileError, match=r"labels out of range: the validation split .* has labels up to 10") as err:
+        check_fit(data, (8, 8, 1), 10, cfg, "m")
+    assert err.value.path == str(bad)
+
+    odd = tmp_path / "odd.npz"
+    np.savez(odd, x_train=np.zeros((40, 8, 8), "float32"), y_train=np.arange(40) % 10,
+             x_test=np.zeros((10, 4, 8), "float32"), y_test=np.arange(10))
+    cfg = TrainConfig.from_sources({"data": f"npz:{odd}"})
+    data = load_data(cfg.data, cfg, cfg.loc("data"))
+    with pytest.raises(FileError, match=r"the test split \(x_test\) has examples of shape \(4, 8, 1\) but the "
+                                        r"training split's are \(8, 8, 1\)"):
+        check_fit(data, (8, 8, 1), 10, cfg, "m")

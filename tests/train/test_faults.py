@@ -323,3 +323,100 @@ def test_evaluate_needs_the_run_record_or_data_and_names_a_damaged_model(spec, t
     # the same training command sees the damaged model and writes it again
     assert main(["train", str(spec), "-o", str(out), "--verbose", "0"]) == 0
     assert keras.saving.load_model(model).count_params() == 64 * 32 + 32 + 330
+
+
+# ---------------------------------------------------------------- found by a hostile review
+def _flip(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_a_damaged_checkpoint_in_a_finished_run_changes_no_record(spec, tmp_path, keras):
+    out = tmp_path / "run"
+    run(spec, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file() and p.name != ".lock"}
+    _flip(out / "backup" / "state.npz")
+    log: list[str] = []
+    result = run(spec, out, log)
+    assert result.status == "completed" and any("nothing to do" in m for m in log)
+    after = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file() and p.name != ".lock"}
+    assert after == before
+
+
+def test_a_damaged_state_never_replaces_the_good_previous_one(spec, tmp_path, fault, keras):
+    out = tmp_path / "run"
+    _crash_in_epoch_3(spec, out, fault)  # state: epoch 2, previous: epoch 1
+    _flip(out / "backup" / "state.npz")
+    fault("train.checkpoint.replaced:1:crash")  # resumed from previous (1), killed as epoch 2 is in place
+    with pytest.raises(faults.Killed):
+        run(spec, out)
+    fault(None)
+    assert state(out / "backup" / "state.npz")[0] == 2
+    assert state(out / "backup" / "previous.npz")[0] == 1  # the good one, not the damaged file linked over it
+
+
+def test_a_lost_checksum_file_keeps_the_intact_checkpoints_usable(spec, tmp_path, fault, keras):
+    out = tmp_path / "run"
+    _crash_in_epoch_3(spec, out, fault)
+    (out / "backup" / "checksums.json").unlink()
+    fault("train.batch.epoch4:1:crash")
+    spec.write_text(SPEC.replace("epochs: 2", "epochs: 4"))
+    with pytest.raises(faults.Killed):  # epoch 3 saved, its previous (2) written before the list was
+        run(spec, out)
+    fault(None)
+    _flip(out / "backup" / "state.npz")
+    log: list[str] = []
+    result = run(spec, out, log)
+    assert result.initial_epoch == 2 and any("resuming from" in m and "previous.npz (epoch 2)" in m for m in log)
+
+
+def test_fresh_with_settings_that_cannot_run_leaves_the_run(spec, tmp_path, keras):
+    out = tmp_path / "run"
+    run(spec, out)
+    files = sorted(p.name for p in out.iterdir())
+    with pytest.raises(Exception, match="TPU"):
+        run(spec, out, fresh=True, overrides={"strategy": "tpu"})
+    assert sorted(p.name for p in out.iterdir()) == files and record(out)["status"] == "completed"
+
+
+def test_evaluate_refuses_changed_data_unless_told(spec, tmp_path, capsys, keras):
+    from archspec.cli import main
+
+    rng = np.random.default_rng(0)
+    npz = tmp_path / "d.npz"
+    x, y = rng.random((200, 8, 8)).astype("float32"), np.arange(200) % 10
+    np.savez(npz, x_train=x[:160], y_train=y[:160], x_test=x[160:], y_test=y[160:])
+    out = tmp_path / "run"
+    run(spec, out, data=f"npz:{npz}")
+    np.savez(npz, x_train=x[:160], y_train=y[:160], x_test=x[160:], y_test=(y[160:] + 1) % 10)
+    assert main(["evaluate", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"error: the test split of npz:{npz} changed since the run was trained and tested on it" in err
+    assert f"--data npz:{npz}" in err
+    assert main(["evaluate", str(out), "--data", f"npz:{npz}"]) == 0
+
+
+def test_a_change_that_never_applied_leaves_no_record(spec, tmp_path, fault, keras):
+    out = tmp_path / "run"
+    run(spec, out)
+    fault("train.batch.epoch3:1:crash")
+    with pytest.raises(faults.Killed):
+        run(spec, out, overrides={"optimizer.learning_rate": 0.2, "epochs": 3}, resume_with_changes=True)
+    fault(None)
+    assert record(out)["changes"][0]["changed"] == ["optimizer.learning_rate: 0.05 -> 0.2"]
+    run(spec, out, overrides={"epochs": 3})  # the original settings: the change never trained an epoch
+    assert "changes" not in record(out)
+    assert [r["learning_rate"] for r in history(out)] == pytest.approx([0.05, 0.05, 0.05])
+
+
+def test_an_interrupted_run_brings_its_records_to_the_checkpoint(spec, tmp_path, fault, capsys, keras):
+    from archspec.cli import main
+
+    out = tmp_path / "run"
+    fault("train.checkpoint.replaced:2:term")  # SIGTERM after epoch 2's state, before its records
+    assert main(["train", str(spec), "-o", str(out), "--verbose", "0"]) == 143
+    info = record(out)
+    assert info["status"] == "interrupted" and info["epochs_completed"] == 2
+    assert [r["epoch"] for r in history(out)] == [1, 2] and info["checkpoint"]["epoch"] == 2
+    assert "interrupted after epoch 2" in capsys.readouterr().out
