@@ -594,10 +594,8 @@ def evaluate_run(run_dir: str | Path, *, data: str | None = None, batch_size: in
     """Re-evaluate a saved run (its ``model.keras``) on its data set's test split, or ``data``."""
     import json
 
-    quiet_tensorflow()
-    from archspec.train import data as data_mod
-
     from archspec.errors import FileError
+    from archspec.train import data as data_mod
     from archspec.train.record import RUN_JSON
 
     run = Path(run_dir)
@@ -623,6 +621,8 @@ def evaluate_run(run_dir: str | Path, *, data: str | None = None, batch_size: in
         overrides["batch_size"] = (batch_size, command_line("--batch-size"))
     saved = {k: v for k, v in saved.items() if k not in ("strategy",)}
     cfg = TrainConfig.from_sources(saved, overrides)
+    data_mod.check_source(cfg.data, cfg.loc("data"))  # a misspelt --data: before TensorFlow
+    quiet_tensorflow()
     model = artifacts.load_model(run / "model.keras",
                                  hint=f"run the training command again (it resumes from {run / 'backup'} and "
                                       "writes the model at the end)")

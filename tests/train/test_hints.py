@@ -110,3 +110,16 @@ def test_data_mistakes_are_reported_before_tensorflow_is_imported(tmp_path, data
     imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
     assert not {"tensorflow", "keras"} & imported
     assert not (tmp_path / "run").exists()
+
+
+def test_evaluate_checks_the_data_name_before_tensorflow(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model.keras").write_bytes(b"")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "archspec", "evaluate", str(run),
+                           "--data", "sklearn:digit"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2 and "unknown scikit-learn data set `digit`" in proc.stderr
+    imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    assert not {"tensorflow", "keras"} & imported
