@@ -28,7 +28,7 @@ from archspec.spec import load as _load
 from archspec.spec import loads as _loads
 
 __all__ = ["__version__", "Spec", "SpecError", "FileError", "RunError", "ArchspecError", "build", "check_train", "deep_recursion",
-           "fit", "load", "loads", "register_layer", "search", "summary"]
+           "fit", "load", "load_weights", "loads", "register_layer", "search", "summary"]
 
 
 def load(path: str | Path, *, include_path=(), **params: Any) -> Spec:
@@ -72,6 +72,14 @@ def build(spec: Spec | str | Path, **params: Any):
     from archspec.builder import build as _build
 
     return _build(spec, **params)
+
+
+def load_weights(model, source: str | Path, *, strict: bool = False, adapt_input: bool = False):
+    """Load a file's weights into a built model by layer name; returns the transfer report (see
+    :func:`archspec.weights.load_weights` and docs/transfer.md)."""
+    from archspec.weights import load_weights as _load_weights
+
+    return _load_weights(model, source, strict=strict, adapt_input=adapt_input)
 
 
 def fit(spec: Spec | str | Path, **kwargs: Any):

@@ -1,4 +1,6 @@
-"""``archspec build SPEC -o MODEL.keras``: build the Keras model and save it."""
+"""``archspec build SPEC [--weights PATH [--strict] [--adapt-input]] -o MODEL.keras``: build the
+Keras model, optionally load weights into it (archspec.weights, the transfer report printed), and
+save it."""
 
 from __future__ import annotations
 
@@ -12,7 +14,18 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser("build", help="build the Keras model and save it as .keras")
     add_spec_arguments(p)
     p.add_argument("-o", "--output", required=True, help="the .keras file to write")
+    add_weights_arguments(p)
     p.set_defaults(func=run)
+
+
+def add_weights_arguments(p) -> None:
+    """``--weights PATH``, ``--strict``, ``--adapt-input`` (also used by ``archspec train``)."""
+    p.add_argument("--weights", metavar="PATH",
+                   help="load weights by layer name from a .keras, .weights.h5 or .h5 file or a run directory")
+    p.add_argument("--strict", action="store_true",
+                   help="with --weights: fail unless every tensor loads and every layer of the file is used")
+    p.add_argument("--adapt-input", action="store_true",
+                   help="with --weights: convert the first convolution from 3 input channels to this model's")
 
 
 def run(args) -> int:
@@ -25,6 +38,10 @@ def run(args) -> int:
         raise SpecError("the output must be a `.keras` file", command_line("--output"), received=str(out))
     spec.analyze(limits=not args.no_limits)  # the size limits, before Keras allocates anything
     model = build(spec)
+    if args.weights:
+        from archspec.weights import load_weights
+
+        print(load_weights(model, args.weights, strict=args.strict, adapt_input=args.adapt_input))
     save_keras(model, out)
     print(f"wrote {out} ({model.count_params():,} parameters)")
     return 0

@@ -4,7 +4,7 @@
                         [--learning-rate LR] [--loss NAME] [--metrics a,b] [--validation-split F]
                         [--seed N] [--strategy S] [--precision P] [--jit-compile J] [--loop L]
                         [--set NAME=VALUE] [--set train.FIELD=VALUE] [-o RUN_DIR] [--fresh]
-                        [--resume-with-changes]
+                        [--resume-with-changes] [--weights PATH [--strict] [--adapt-input]]
     archspec evaluate RUN_DIR [--data NAME] [--batch-size N]
 
 Parse, call :func:`archspec.train.fit` / :func:`archspec.train.evaluate_run`, report. Exit
@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 
 from archspec.cli._common import SPEC_HELP, add_include_path_argument, add_set_argument, load_spec, parse_sets
+from archspec.cli.build import add_weights_arguments
 from archspec.errors import command_line
 from archspec.train.config import JIT, LOOPS, PRECISIONS, STRATEGIES
 
@@ -63,6 +64,7 @@ def add_parsers(subparsers) -> None:
     p.add_argument("--resume-with-changes", action="store_true",
                    help="resume although the spec, data or train settings differ from the checkpoint's; "
                         "the changes are recorded in run.json")
+    add_weights_arguments(p)  # loaded into a fresh run only: a resume continues from its checkpoint
     p.add_argument("--logical-cpus", type=int, metavar="N",
                    help="split the CPU into N logical devices (to try MirroredStrategy without GPUs)")
     p.add_argument("--verbose", type=int, choices=(0, 1, 2),
@@ -102,7 +104,8 @@ def cmd_train(args) -> int:
     spec = load_spec(args, params=params)
     result = fit(spec, output=args.output, overrides={**train_sets, **overrides_from_args(args)},
                  fresh=args.fresh, verbose=args.verbose, logical_cpus=args.logical_cpus,
-                 resume_with_changes=args.resume_with_changes)
+                 resume_with_changes=args.resume_with_changes, weights=args.weights,
+                 weights_strict=args.strict, adapt_input=args.adapt_input)
     return EXIT_NAN if result.status == "nan" else 0
 
 

@@ -64,14 +64,15 @@ def fit(spec: Spec | str | Path, *, output: str | Path | None = None, overrides:
         data: str | None = None, fresh: bool = False, verbose: int | None = None,
         logical_cpus: int | None = None, log: Callable[[str], None] = _log,
         callbacks: list | None = None, command: str | None = None,
-        resume_with_changes: bool = False) -> RunResult:
+        resume_with_changes: bool = False, weights: str | Path | None = None, weights_strict: bool = False,
+        adapt_input: bool = False) -> RunResult:
     """Train a spec (a :class:`~archspec.spec.Spec` or a path) as its ``train:`` section says.
 
     ``overrides`` maps train fields (dotted: ``optimizer.learning_rate``) to ``(value, Loc|None)``
     or plain values; ``data`` is a data source name (``npz:PATH``) in place of ``train.data``.
     The run directory is ``output`` (default ``runs/<spec name>``); running again resumes it,
-    unless ``fresh`` clears the run's files first. See :func:`train` for the rest, and for
-    ``resume_with_changes``.
+    unless ``fresh`` clears the run's files first. See :func:`train` for the rest, for
+    ``resume_with_changes`` and for ``weights``.
 
     Example:
         >>> result = fit("architectures/lenet5.yaml", output="runs/lenet5")   # doctest: +SKIP
@@ -96,14 +97,16 @@ def fit(spec: Spec | str | Path, *, output: str | Path | None = None, overrides:
     preloaded = preflight(cfg, spec.input_shapes[0], outputs[-1] if outputs else None, spec.name, suggest)
     return train(lambda: build(spec), cfg, output=output, model_name=spec.name, spec_yaml=spec.to_yaml(),
                  command=command, verbose=verbose, logical_cpus=logical_cpus, log=log, callbacks=callbacks,
-                 fresh=fresh, resume_with_changes=resume_with_changes, preloaded=preloaded, suggest=suggest)
+                 fresh=fresh, resume_with_changes=resume_with_changes, preloaded=preloaded, suggest=suggest,
+                 weights=weights, weights_strict=weights_strict, adapt_input=adapt_input)
 
 
 def train(model_fn: Callable, cfg: TrainConfig, *, output: str | Path, model_name: str = "model",
           spec_yaml: str | None = None, command: str | None = None, verbose: int | None = None,
           logical_cpus: int | None = None, log: Callable[[str], None] = _log,
           callbacks: list | None = None, fresh: bool = False, resume_with_changes: bool = False,
-          preloaded=None, suggest=None) -> RunResult:
+          preloaded=None, suggest=None, weights: str | Path | None = None, weights_strict: bool = False,
+          adapt_input: bool = False) -> RunResult:
     """Train the model ``model_fn()`` (called inside ``strategy.scope()``) as ``cfg`` says.
 
     Writes the run directory ``output`` (see :mod:`archspec.train.artifacts`), which this process
@@ -115,6 +118,9 @@ def train(model_fn: Callable, cfg: TrainConfig, *, output: str | Path, model_nam
     after archspec's own (NaN guard, checkpoint) in every loop. ``preloaded`` (the data of
     ``cfg.data``, loaded) and ``suggest`` (hints that change the model, see
     :mod:`archspec.train.hints`) come from :func:`fit`, which checks the data before TensorFlow.
+    ``weights``: a file to load into a fresh run's model before training
+    (:func:`archspec.weights.load_weights` with ``strict=weights_strict`` and ``adapt_input``; the
+    report is logged and written into ``run.json``); a resume continues from its checkpoint instead.
 
     Example:
         >>> import keras
@@ -144,7 +150,7 @@ def train(model_fn: Callable, cfg: TrainConfig, *, output: str | Path, model_nam
             return _run(model_fn, cfg, setup, output=output, model_name=model_name, spec_yaml=spec_yaml,
                         command=command, verbose=verbose, log=log, extra_callbacks=callbacks, t_start=t_start,
                         resume_with_changes=resume_with_changes, preloaded=preloaded, suggest=suggest,
-                        fresh=fresh)
+                        fresh=fresh, weights=(weights, weights_strict, adapt_input) if weights else None)
 
 
 def _role_from_env() -> tuple[bool, str]:
@@ -416,7 +422,7 @@ def _test(model, cfg: TrainConfig, setup: _Setup, compiled, inputs: _Inputs, log
 
 def _run(model_fn, cfg: TrainConfig, setup: _Setup, *, output: Path, model_name, spec_yaml, command, verbose,
          log, extra_callbacks, t_start: float, resume_with_changes: bool = False, preloaded=None,
-         suggest=None, fresh: bool = False) -> RunResult:
+         suggest=None, fresh: bool = False, weights: tuple | None = None) -> RunResult:
     from archspec.train.fingerprint import fingerprint
     from archspec.train.record import RunRecord
 
@@ -427,9 +433,19 @@ def _run(model_fn, cfg: TrainConfig, setup: _Setup, *, output: Path, model_name,
     inputs = _inputs(cfg, model, model_name, setup.replicas, preloaded, suggest)
     compiled = _compile(model, cfg, setup, inputs)
     fp = fingerprint(cfg, inputs.data, spec_yaml=spec_yaml, model=model)
+    weight_file = _read_weights(weights) if weights and fresh else None  # a bad file: the old run intact
     if fresh:  # only now: settings that cannot run (a strategy, the data) leave the old run intact
         artifacts.clear_run(work)
     resume = _resume(model, cfg, setup, work, fp, allow_changes=resume_with_changes, log=log)
+    weights_report = None
+    if weights and resume.initial_epoch:
+        log(f"--weights {weights[0]} not loaded: resuming, the checkpoint's weights win (--fresh starts over)")
+    elif weights:  # before anything is written: a file that does not fit leaves the run directory as it was
+        from archspec.weights import transfer
+
+        weights_report = transfer(model, weight_file or _read_weights(weights), strict=weights[1],
+                                  adapt_input=weights[2])
+        log(f"weights: {weights_report}")
     record = RunRecord(run, write=chief)
     if _finished(record, resume, cfg):  # before any write: a finished run is left as it is
         return _nothing_to_do(run, record, resume, model, setup, log, t_start)
@@ -444,7 +460,7 @@ def _run(model_fn, cfg: TrainConfig, setup: _Setup, *, output: Path, model_name,
             + (" with changes: " + "; ".join(resume.changes) if resume.changes else ""))
     cbs = _callbacks(model, cfg, setup, run, inputs.val_ds is not None, resume, record, fp, extra_callbacks, log)
     if chief:
-        _write_start(run, record, cfg, spec_yaml, command, setup, compiled, resume, fp)
+        _write_start(run, record, cfg, spec_yaml, command, setup, compiled, resume, fp, weights_report)
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
     try:
@@ -475,6 +491,12 @@ def _run(model_fn, cfg: TrainConfig, setup: _Setup, *, output: Path, model_name,
     log(f"{status} in {seconds:.1f} s; run directory {run}")
     return RunResult(run, status, cbs.rows, test_metrics, cbs.initial_epoch, setup.replicas, setup.loop,
                      seconds, model)
+
+
+def _read_weights(weights: tuple):
+    from archspec.weights import read_weights
+
+    return read_weights(weights[0])
 
 
 def _finished(record, resume: _Resume, cfg: TrainConfig) -> bool:
@@ -519,7 +541,7 @@ def _log_start(log, model, cfg: TrainConfig, setup: _Setup, inputs: _Inputs, com
 
 # ------------------------------------------------------------------ the run directory
 def _write_start(run: Path, record, cfg: TrainConfig, spec_yaml: str | None, command: str | None, setup: _Setup,
-                 compiled, resume: _Resume, fp: dict) -> None:
+                 compiled, resume: _Resume, fp: dict, weights_report=None) -> None:
     import yaml
 
     from archspec.train.strategy import describe
@@ -544,6 +566,9 @@ def _write_start(run: Path, record, cfg: TrainConfig, spec_yaml: str | None, com
         "versions": artifacts.versions(),
         "data_fingerprint": fp["data"],  # evaluate checks the data is still what was trained on
     }
+    weights = weights_report.to_dict() if weights_report else record.info.get("weights") if resume.initial_epoch else None
+    if weights:  # the weights the run started from (kept on a resume)
+        info["weights"] = weights
     record.start(info, resumed_at=resume.initial_epoch, changes=resume.changes,
                  checkpoint_sha=resume.checkpoints.last_sha)
 
