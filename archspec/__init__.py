@@ -68,10 +68,18 @@ def summary(spec: Spec | str | Path, *, limits: bool = True, **params: Any):
 
 
 def build(spec: Spec | str | Path, **params: Any):
-    """Build a spec (or path) into a ``keras.Model`` (see :func:`archspec.builder.build`)."""
+    """Build a spec (or path) into a ``keras.Model`` (see :func:`archspec.builder.build`); a
+    spec's ``init: {weights: PATH, ...}`` is loaded into it (:func:`load_weights`, whose report
+    says what was transferred)."""
     from archspec.builder import build as _build
+    from archspec.spec import as_spec
 
-    return _build(spec, **params)
+    spec = as_spec(spec, **params)
+    model = _build(spec)
+    if spec.init:
+        load_weights(model, spec.init["path"], strict=spec.init.get("strict", False),
+                     adapt_input=spec.init.get("adapt_input", False))
+    return model
 
 
 def load_weights(model, source: str | Path, *, strict: bool = False, adapt_input: bool = False):

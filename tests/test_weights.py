@@ -190,3 +190,50 @@ def test_cli_train_loads_a_fresh_run_and_records_the_report(spec, source, tmp_pa
                  str(source[0]), "--adapt-input", "-o", str(run), "--verbose", "0"]) == 0
     assert "not loaded: resuming, the checkpoint's weights win" in capsys.readouterr().out
     assert json.loads((run / "run.json").read_text())["weights"] == weights
+
+
+def test_the_spec_init_key_loads_weights_confined_like_includes(spec, source, tmp_path, capsys, keras):
+    path, trained = source
+    spec.write_text(SMALL + f"init: {{weights: {path.name}, adapt_input: true}}\n")  # relative to the spec's folder
+    model = archspec.build(spec, classes=5)  # the facade applies init:
+    for a, b in zip(_values(model), _values(trained)):
+        np.testing.assert_array_equal(a, b)
+    assert main(["build", str(spec), "--set", "classes=5", "-o", str(tmp_path / "m.keras")]) == 0
+    assert capsys.readouterr().out.startswith(f"transferred 8 of 8 tensors from {path}")
+    assert main(["train", str(spec), "--set", "input_shape=[8,8,1]", "-o", str(tmp_path / "run"),
+                 "--verbose", "0"]) == 0
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    # 10 classes and 1 channel here, 5 and 3 in the file: all but the head, the stem adapted
+    assert info["weights"]["transferred"] == 6 and len(info["weights"]["adapted"]) == 1
+    # checked like includes: a file outside the spec's folder (and the zoo) is refused, located
+    outside = tmp_path.parent / f"{tmp_path.name}_outside.keras"
+    outside.write_bytes(path.read_bytes())
+    spec.write_text(SMALL + f"init: {{weights: {outside}}}\n")
+    with pytest.raises(archspec.SpecError, match=r"`init.weights` names a file outside the allowed folders"):
+        archspec.load(spec)
+    for bad, message in (("init: {weights: missing.keras}", "file not found"),
+                         ("init: {weights: five.keras, adapt: true}", r"unknown init field `adapt`"),
+                         ("init: {weights: five.keras, strict: 1}", r"`init.strict` must be true or false")):
+        spec.write_text(SMALL + bad + "\n")
+        with pytest.raises(archspec.SpecError, match=message) as err:
+            archspec.load(spec)
+        assert err.value.loc.line == 10
+    outside.unlink()
+
+
+def test_the_spec_features_key_names_existing_layers(spec):
+    spec.write_text(SMALL + "features: [stem_bn, stem]\n")
+    assert archspec.load(spec).features == ["stem_bn", "stem"]
+    spec.write_text(SMALL + "features: [stem_b]\n")
+    with pytest.raises(archspec.SpecError, match=r"no layer `stem_b` for `features`") as err:
+        archspec.load(spec)
+    assert "did you mean `stem_bn`" in err.value.hint
+
+
+def test_evaluate_takes_weights(spec, source, tmp_path, capsys, keras):
+    path, _ = source
+    out = tmp_path / "run"
+    assert main(["train", str(spec), "--set", "input_shape=[8,8,1]", "-o", str(out), "--verbose", "0"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--weights", str(path), "--adapt-input"]) == 0
+    assert "weights: transferred 6 of 8 tensors" in capsys.readouterr().out

@@ -38,10 +38,12 @@ def run(args) -> int:
         raise SpecError("the output must be a `.keras` file", command_line("--output"), received=str(out))
     spec.analyze(limits=not args.no_limits)  # the size limits, before Keras allocates anything
     model = build(spec)
-    if args.weights:
+    init = spec.init or {}
+    if args.weights or init:  # --weights, else the spec's init: {weights: ...}
         from archspec.weights import load_weights
 
-        print(load_weights(model, args.weights, strict=args.strict, adapt_input=args.adapt_input))
+        print(load_weights(model, args.weights or init["path"], strict=args.strict or init.get("strict", False),
+                           adapt_input=args.adapt_input or init.get("adapt_input", False)))
     save_keras(model, out)
     print(f"wrote {out} ({model.count_params():,} parameters)")
     return 0

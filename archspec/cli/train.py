@@ -5,7 +5,7 @@
                         [--seed N] [--strategy S] [--precision P] [--jit-compile J] [--loop L]
                         [--set NAME=VALUE] [--set train.FIELD=VALUE] [-o RUN_DIR] [--fresh]
                         [--resume-with-changes] [--weights PATH [--strict] [--adapt-input]]
-    archspec evaluate RUN_DIR [--data NAME] [--batch-size N]
+    archspec evaluate RUN_DIR [--data NAME] [--batch-size N] [--weights PATH [--strict] [--adapt-input]]
 
 Parse, call :func:`archspec.train.fit` / :func:`archspec.train.evaluate_run`, report. Exit
 status: 0 done (or nothing to do: the run had finished), 2 a mistake in the spec or the arguments
@@ -75,6 +75,7 @@ def add_parsers(subparsers) -> None:
     p.add_argument("run_dir", help="a run directory written by `archspec train`")
     p.add_argument("--data", help="another data source to evaluate on")
     p.add_argument("--batch-size", type=int)
+    add_weights_arguments(p)  # evaluate these weights in the run's model
     p.set_defaults(func=cmd_evaluate)
 
 
@@ -112,7 +113,8 @@ def cmd_train(args) -> int:
 def cmd_evaluate(args) -> int:
     from archspec.train.loop import evaluate_run
 
-    evaluate_run(args.run_dir, data=args.data, batch_size=args.batch_size)
+    evaluate_run(args.run_dir, data=args.data, batch_size=args.batch_size, weights=args.weights,
+                 weights_strict=args.strict, adapt_input=args.adapt_input)
     return 0
 
 

@@ -48,6 +48,8 @@ class Spec:
         self.params: dict = resolved.params
         self.train = resolved.train
         self.spaces = resolved.spaces
+        self.init: dict | None = resolved.init          # init: {weights, strict, adapt_input}
+        self.features: list | None = resolved.features  # features: [layer names]
         self.name: str = self.graph.name
         self.path: str = document.path
 

@@ -36,7 +36,7 @@ from archspec.spec.load import MAX_BYTES, YDict, YList, load_yaml, read_yaml
 
 TOP_KEYS = (
     "name", "description", "reference", "params", "use", "extends", "blocks",
-    "input", "inputs", "body", "outputs", "train",
+    "input", "inputs", "body", "outputs", "train", "init", "features",
 )
 MERGED_KEYS = ("params", "blocks", "train")
 MAX_DEPTH = 32
@@ -107,6 +107,7 @@ class Document:
     path: str
     data: YDict
     blocks: dict[str, YDict] = field(default_factory=dict)
+    roots: tuple = ()  # the folders its includes (and its init weights) may come from
 
 
 def _check_top(data, file: str, included: bool = False) -> YDict:
@@ -157,6 +158,16 @@ def _check_allowed(path: Path, target, roots: tuple[Path, ...], loc: Loc) -> Non
     shown = "" if str(path) == str(target) else f" ({path})"
     raise SpecError(f"`{loc.path}` names a file outside the allowed folders{shown}; allowed: {allowed}",
                     loc, received=target, hint=INCLUDE_HINT)
+
+
+def confined_file(target, loc: Loc, roots: tuple[Path, ...]) -> Path:
+    """The file ``target`` names, relative to the file ``loc`` is in, checked to lie under
+    ``roots`` (as includes are) and to exist: a spec never makes archspec read elsewhere."""
+    path = _relative(loc.file, target, loc)
+    _check_allowed(path, target, roots, loc)
+    if not path.is_file():
+        raise SpecError("file not found", loc, received=str(target))
+    return path
 
 
 def _check_file(path: Path, loc: Loc) -> None:
@@ -234,7 +245,7 @@ def load_document(source: str | Path, *, text: str | None = None, include_path=(
         raise SpecError("`blocks` must be a mapping of block names to definitions",
                         merged.value_loc("blocks").at("blocks"), received=own)
     blocks.update(own)
-    return Document(path=file, data=merged, blocks=blocks)
+    return Document(path=file, data=merged, blocks=blocks, roots=_roots)
 
 
 def _check_new_params(base: "Document", child: YDict) -> None:

@@ -46,6 +46,8 @@ class Resolved:
     params: dict
     train: Any
     spaces: list = field(default_factory=list)
+    init: dict | None = None       # {weights, strict, adapt_input}: checked, paths as written
+    features: list | None = None   # layer names a backbone returns: checked to exist
 
 
 class Resolver:
@@ -88,7 +90,11 @@ class Resolver:
         train = None
         if "train" in data:
             train = self.value(data["train"], ctx.vars, data, "train", "train", keep_spaces=True)
-        return Resolved(self.graph, params, train, self.spaces)
+        init = _init(self.value(data["init"], ctx.vars, data, "init", "init"), loc_of(data, "init", "init"),
+                     self.doc.roots) if "init" in data else None
+        features = _features(self.value(data["features"], ctx.vars, data, "features", "features"),
+                             loc_of(data, "features", "features"), self.graph) if "features" in data else None
+        return Resolved(self.graph, params, train, self.spaces, init, features)
 
     # ------------------------------------------------------------------ params, inputs, outputs
     def _params(self) -> dict:
@@ -377,3 +383,46 @@ class Resolver:
                 raise SpecError(f"unknown key `{key}` in `{what}`",
                                 (raw.key_loc(key) if isinstance(raw, YDict) else loc).at(f"{path}.{key}"),
                                 received=key, hint=did_you_mean(key, allowed) or "keys: " + ", ".join(allowed))
+
+
+#: the keys of ``init:`` and what each takes
+INIT_KEYS = {"weights": str, "strict": bool, "adapt_input": bool}
+
+
+def _init(value, loc: Loc, roots: tuple) -> dict:
+    """``init: {weights: PATH, strict: bool, adapt_input: bool}``, checked; ``path``: the weights
+    file, relative to the spec that names it and confined as includes are (not read here)."""
+    if isinstance(value, str):
+        value = {"weights": value}
+    example = "e.g. `init: {weights: resnet50.weights.h5, adapt_input: true}`"
+    if not isinstance(value, dict):
+        raise SpecError("`init` must be a mapping with `weights: PATH`", loc, received=value, hint=example)
+    for key, v in value.items():
+        if key not in INIT_KEYS:
+            raise SpecError(f"unknown init field `{key}`", loc.at(f"init.{key}"), received=key,
+                            hint=did_you_mean(key, INIT_KEYS) or "init fields: " + ", ".join(INIT_KEYS))
+        if not isinstance(v, INIT_KEYS[key]) or (INIT_KEYS[key] is str and not v):
+            kind = "a path" if INIT_KEYS[key] is str else "true or false"
+            raise SpecError(f"`init.{key}` must be {kind}", loc.at(f"init.{key}"), received=v)
+    if "weights" not in value:
+        raise SpecError("`init` needs `weights: PATH`", loc, received=value, hint=example)
+    from archspec.spec.document import confined_file
+
+    return {**value, "path": str(confined_file(value["weights"], loc.at("init.weights"), roots))}
+
+
+def _features(value, loc: Loc, graph: Graph) -> list:
+    """``features: [NAME, ...]``: layer names of the graph, each once."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise SpecError("`features` must be a list of layer names", loc, received=value,
+                        hint="e.g. `features: [conv3_block4_out, conv4_block6_out, conv5_block3_out]`")
+    names = [n.name for n in graph.layers]
+    for name in value:
+        if name not in graph:
+            raise SpecError(f"no layer `{name}` for `features`", loc, received=name,
+                            hint=did_you_mean(name, names) or "`archspec summary` lists the layer names")
+    if len(set(value)) != len(value):
+        raise SpecError("`features` names a layer twice", loc, received=value)
+    return list(value)

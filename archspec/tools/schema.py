@@ -85,6 +85,11 @@ def make_schema() -> dict:
         "body": _steps(),
         "outputs": _ANY,
         "train": {"type": "object"},
+        "init": {"anyOf": [{"type": "string"}, {
+            "type": "object", "required": ["weights"], "additionalProperties": False,
+            "properties": {"weights": {"type": "string"}, "strict": {"type": "boolean"},
+                           "adapt_input": {"type": "boolean"}}}]},
+        "features": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
     }
     missing = set(TOP_KEYS) - set(top)
     if missing:  # pragma: no cover (keeps the schema in step with the loader)

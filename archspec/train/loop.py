@@ -95,6 +95,9 @@ def fit(spec: Spec | str | Path, *, output: str | Path | None = None, overrides:
     suggest = spec_suggester(spec)
     outputs = spec.output_shapes[0]
     preloaded = preflight(cfg, spec.input_shapes[0], outputs[-1] if outputs else None, spec.name, suggest)
+    if weights is None and spec.init:  # the spec's init: {weights: PATH, strict, adapt_input}
+        weights, weights_strict = spec.init["path"], spec.init.get("strict", False)
+        adapt_input = spec.init.get("adapt_input", False)
     return train(lambda: build(spec), cfg, output=output, model_name=spec.name, spec_yaml=spec.to_yaml(),
                  command=command, verbose=verbose, logical_cpus=logical_cpus, log=log, callbacks=callbacks,
                  fresh=fresh, resume_with_changes=resume_with_changes, preloaded=preloaded, suggest=suggest,
@@ -615,8 +618,10 @@ def _write_end(run: Path, record, model, model_name: str, cfg: TrainConfig, stat
 
 
 def evaluate_run(run_dir: str | Path, *, data: str | None = None, batch_size: int | None = None,
-                 log: Callable[[str], None] = _log) -> dict:
-    """Re-evaluate a saved run (its ``model.keras``) on its data set's test split, or ``data``."""
+                 log: Callable[[str], None] = _log, weights: str | Path | None = None,
+                 weights_strict: bool = False, adapt_input: bool = False) -> dict:
+    """Re-evaluate a saved run (its ``model.keras``) on its data set's test split, or ``data``;
+    with ``weights``, those weights loaded into the run's model first (the report logged)."""
     import json
 
     from archspec.errors import FileError
@@ -651,6 +656,10 @@ def evaluate_run(run_dir: str | Path, *, data: str | None = None, batch_size: in
     model = artifacts.load_model(run / "model.keras",
                                  hint=f"run the training command again (it resumes from {run / 'backup'} and "
                                       "writes the model at the end)")
+    if weights:
+        from archspec.weights import load_weights
+
+        log(f"weights: {load_weights(model, weights, strict=weights_strict, adapt_input=adapt_input)}")
     in_shape = tuple(model.inputs[0].shape[1:])
     d = data_mod.load_data(cfg.data, cfg, cfg.loc("data"), model_input=in_shape)
     how = data_mod.check_fit(d, in_shape, model.outputs[0].shape[-1], cfg, model.name)
