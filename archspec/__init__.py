@@ -67,15 +67,17 @@ def summary(spec: Spec | str | Path, *, limits: bool = True, **params: Any):
     return spec.analyze(limits=limits)
 
 
-def build(spec: Spec | str | Path, **params: Any):
+def build(spec: Spec | str | Path, features=None, **params: Any):
     """Build a spec (or path) into a ``keras.Model`` (see :func:`archspec.builder.build`); a
     spec's ``init: {weights: PATH, ...}`` is loaded into it (:func:`load_weights`, whose report
-    says what was transferred)."""
+    says what was transferred). ``features=[NAME, ...]`` (else the spec's ``features:``) makes
+    a multi-output backbone of those layers (``Spec.feature_info`` gives their channels and
+    reductions); weights load into it by name all the same."""
     from archspec.builder import build as _build
     from archspec.spec import as_spec
 
     spec = as_spec(spec, **params)
-    model = _build(spec)
+    model = _build(spec, features=features)
     if spec.init:
         load_weights(model, spec.init["path"], strict=spec.init.get("strict", False),
                      adapt_input=spec.init.get("adapt_input", False))

@@ -33,11 +33,38 @@ class LayerRow:
 
 
 @dataclass
+class FeatureInfo:
+    """One feature map of a backbone, like timm's ``feature_info``.
+
+    Attributes:
+        name: the layer's name.
+        channels: its last dimension (None if of any size).
+        reduction: how many input pixels one feature pixel steps over (timm's "reduction"):
+            the cumulative stride, i.e. the receptive field's jump (4, 8, 16, 32 for
+            ResNet-50's stages: the input's size over the feature's at 224 or 64, and the same
+            at 225 or any size); where no receptive field is known, the input's spatial size
+            over the feature's if that divides exactly. A list when it differs between spatial
+            dimensions; None when the feature has no spatial dimension or neither is known.
+        shape: its output shape without the batch dimension.
+    """
+
+    name: str
+    channels: int | None
+    reduction: int | float | list | None
+    shape: tuple
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "channels": self.channels, "reduction": self.reduction,
+                "shape": [None, *self.shape]}
+
+
+@dataclass
 class Analysis:
     name: str
     layers: list[LayerRow] = field(default_factory=list)
     inputs: list[str] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
+    features: list[FeatureInfo] = field(default_factory=list)  # the backbone's, when asked for
 
     @property
     def trainable_params(self) -> int:
@@ -86,8 +113,9 @@ class Analysis:
         raise KeyError(name)
 
     def to_dict(self) -> dict:
-        """The stable JSON form (documented in docs/summary-json.md)."""
-        return {
+        """The stable JSON form (documented in docs/summary-json.md); ``features`` only when
+        features were asked for."""
+        out = {
             "name": self.name,
             "inputs": self.inputs,
             "outputs": self.outputs,
@@ -119,6 +147,9 @@ class Analysis:
                 "param_bytes": self.total_params * BYTES_PER_VALUE,
             },
         }
+        if self.features:
+            out["features"] = [f.to_dict() for f in self.features]
+        return out
 
 
 def _rf_json(rf):
@@ -130,15 +161,54 @@ def _rf_json(rf):
     return {"size": list(size), "jump": [int(j) if float(j).is_integer() else j for j in jump]}
 
 
-def analyze_graph(graph: Graph, *, limits: bool = True) -> Analysis:
+def feature_info(graph, names, *, rfs: dict | None = None) -> list[FeatureInfo]:
+    """For each layer of ``names`` (checked to exist by the caller, e.g.
+    :meth:`archspec.spec.Spec.feature_names`): its channels, reduction and shape, from the
+    analyzed shapes, without TensorFlow. ``graph``: a Graph, or a Spec (its ``.graph``).
+
+    >>> import archspec
+    >>> spec = archspec.load("resnet50", input_shape=[64, 64, 3])              # doctest: +SKIP
+    >>> [f.reduction for f in feature_info(spec, ["conv2_block3_out", "conv5_block3_out"])]  # doctest: +SKIP
+    [4, 32]
+    """
+    graph = getattr(graph, "graph", graph)
+    rfs = receptive_fields(graph) if rfs is None else rfs
+    infos = []
+    for name in names:
+        shape = tuple(graph[name].shape)
+        infos.append(FeatureInfo(name=name, channels=shape[-1] if shape else None,
+                                 reduction=_reduction(graph, shape, rfs.get(name)), shape=shape))
+    return infos
+
+
+def _reduction(graph, shape: tuple, rf):
+    spatial = shape[:-1]
+    if not spatial:
+        return None
+    per_dim = None
+    if isinstance(rf, tuple) and len(rf[1]) == len(spatial):  # the cumulative stride
+        per_dim = [int(j) if float(j).is_integer() else j for j in rf[1]]
+    else:  # no receptive field known: the input's size over the feature's, where it divides
+        source = next((tuple(graph[i].shape)[:-1] for i in graph.inputs if len(graph[i].shape) == len(shape)), None)
+        if (source and None not in source and None not in spatial
+                and all(s and i % s == 0 for i, s in zip(source, spatial))):
+            per_dim = [i // s for i, s in zip(source, spatial)]
+    if per_dim is None:
+        return None
+    return per_dim[0] if len(set(per_dim)) == 1 else per_dim
+
+
+def analyze_graph(graph: Graph, *, limits: bool = True, features=None) -> Analysis:
     """The graph's analysis; with ``limits`` (the default), a located SpecError for a model
-    past the size limits of :mod:`archspec.analyze.limits` (parameters, activations, layers)."""
+    past the size limits of :mod:`archspec.analyze.limits` (parameters, activations, layers).
+    ``features``: layer names (checked) whose :class:`FeatureInfo` the analysis reports."""
     if limits:
         from archspec.analyze.limits import check_limits
 
         check_limits(graph)
     rfs = receptive_fields(graph)
-    analysis = Analysis(name=graph.name, inputs=list(graph.inputs), outputs=list(graph.outputs))
+    analysis = Analysis(name=graph.name, inputs=list(graph.inputs), outputs=list(graph.outputs),
+                        features=feature_info(graph, features or [], rfs=rfs))
     for node in graph.nodes:
         res = node.result
         size = 1

@@ -73,4 +73,27 @@ def format_table(analysis: Analysis, *, show_source: bool = False, size_hint: st
         out.append("* analyzed by Keras (no archspec rule; MACs unknown): "
                    + ", ".join(analysis.fallback_layers[:10])
                    + (" ..." if len(analysis.fallback_layers) > 10 else ""))
+    if analysis.features:
+        out += ["", *format_features(analysis.features)]
     return "\n".join(out)
+
+
+def format_features(features) -> list[str]:
+    """The backbone's features as table lines: name, channels, reduction, shape."""
+    head = ["Feature", "Channels", "Reduction", "Shape"]
+    rows = [[f.name, _num(f.channels), _reduction(f.reduction), format_shape(f.shape)] for f in features]
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(head)]
+
+    def line(cells):
+        return "  ".join(c.rjust(w) if i in (1, 2) else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    sep = "-" * (sum(widths) + 2 * (len(widths) - 1))
+    return [f"Features ({len(features)} outputs):", sep, line(head), sep, *(line(r) for r in rows), sep]
+
+
+def _reduction(r) -> str:
+    if r is None:
+        return "?"
+    if isinstance(r, list):
+        return "x".join(f"{v:g}" for v in r)
+    return f"{r:g}"

@@ -1,6 +1,7 @@
-"""``archspec build SPEC [--weights PATH [--strict] [--adapt-input]] -o MODEL.keras``: build the
-Keras model, optionally load weights into it (archspec.weights, the transfer report printed), and
-save it."""
+"""``archspec build SPEC [--features A,B] [--weights PATH [--strict] [--adapt-input]] -o
+MODEL.keras``: build the Keras model (with ``--features``, or the spec's ``features:``, a
+multi-output backbone), optionally load weights into it (archspec.weights, the transfer report
+printed), and save it."""
 
 from __future__ import annotations
 
@@ -14,8 +15,22 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser("build", help="build the Keras model and save it as .keras")
     add_spec_arguments(p)
     p.add_argument("-o", "--output", required=True, help="the .keras file to write")
+    add_features_argument(p)
     add_weights_arguments(p)
     p.set_defaults(func=run)
+
+
+def add_features_argument(p) -> None:
+    """``--features NAME,NAME``: a backbone's layers (also used by ``archspec summary``)."""
+    p.add_argument("--features", metavar="NAME,NAME",
+                   help="a backbone: the model's outputs are these layers' (comma-separated), in this order")
+
+
+def features_of(args) -> list | None:
+    """The ``--features`` layer names, unchecked (``Spec.feature_names`` checks them), or None."""
+    if args.features is None:
+        return None
+    return [n.strip() for n in args.features.split(",") if n.strip()]
 
 
 def add_weights_arguments(p) -> None:
@@ -36,8 +51,9 @@ def run(args) -> int:
     out = Path(args.output)
     if out.suffix != ".keras":
         raise SpecError("the output must be a `.keras` file", command_line("--output"), received=str(out))
+    features = spec.feature_names(features_of(args), command_line("--features"))
     spec.analyze(limits=not args.no_limits)  # the size limits, before Keras allocates anything
-    model = build(spec)
+    model = build(spec, features=features)
     init = spec.init or {}
     if args.weights or init:  # --weights, else the spec's init: {weights: ...}
         from archspec.weights import load_weights
@@ -45,5 +61,6 @@ def run(args) -> int:
         print(load_weights(model, args.weights or init["path"], strict=args.strict or init.get("strict", False),
                            adapt_input=args.adapt_input or init.get("adapt_input", False)))
     save_keras(model, out)
-    print(f"wrote {out} ({model.count_params():,} parameters)")
+    outputs = f", {len(features)} feature outputs" if features else ""
+    print(f"wrote {out} ({model.count_params():,} parameters{outputs})")
     return 0

@@ -1,4 +1,6 @@
-"""``archspec summary SPEC [--json] [--source]``: per-layer shapes, parameters, MACs (no TensorFlow)."""
+"""``archspec summary SPEC [--json] [--source] [--features A,B]``: per-layer shapes, parameters,
+MACs (no TensorFlow), and a backbone's features (``--features`` or the spec's ``features:``):
+channels, reduction, shape."""
 
 from __future__ import annotations
 
@@ -6,6 +8,8 @@ import json
 import re
 
 from archspec.cli._common import add_spec_arguments, load_spec
+from archspec.cli.build import add_features_argument, features_of
+from archspec.errors import command_line
 
 #: the size an example ``--set`` gives a dimension of any size
 _EXAMPLE_SIZE = 128
@@ -17,6 +21,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--json", action="store_true", help="print the stable JSON form")
     p.add_argument("--compact", action="store_true", help="with --json: one line")
     p.add_argument("--source", action="store_true", help="show where each layer was written")
+    add_features_argument(p)
     p.set_defaults(func=run)
 
 
@@ -24,7 +29,8 @@ def run(args) -> int:
     from archspec.analyze.table import format_table
 
     spec = load_spec(args)
-    analysis = spec.analyze(limits=not args.no_limits)
+    analysis = spec.analyze(limits=not args.no_limits, features=features_of(args),
+                            features_loc=command_line("--features"))
     if args.json:
         print(json.dumps(analysis.to_dict(), indent=None if args.compact else 1))
     else:

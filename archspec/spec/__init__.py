@@ -68,8 +68,10 @@ class Spec:
         """The same document resolved again with more parameter overrides."""
         return Spec(self.document, {**self.overrides, **params}, chooser or default_chooser)
 
-    def analyze(self, *, limits: bool = True):
-        """Per-layer shapes, parameters, MACs, receptive fields (see :mod:`archspec.analyze`).
+    def analyze(self, *, limits: bool = True, features=None, features_loc: Loc | None = None):
+        """Per-layer shapes, parameters, MACs, receptive fields (see :mod:`archspec.analyze`),
+        and the backbone features' channels and reductions (``features``, a list of layer
+        names, else the spec's ``features:``; checked, with "did you mean" at ``features_loc``).
 
         Raises a located SpecError for a model past the size limits (``limits=False`` lifts
         them, see :mod:`archspec.analyze.limits`) or a search space at a layer argument with a
@@ -78,7 +80,29 @@ class Spec:
         from archspec.spec.space import check_space_values
 
         check_space_values(self.spaces, self.graph)
-        return analyze_graph(self.graph, limits=limits)
+        names = self.feature_names(features, features_loc)
+        return analyze_graph(self.graph, limits=limits, features=names)
+
+    def feature_names(self, names=None, loc: Loc | None = None) -> list | None:
+        """The layer names a backbone returns: ``names`` (a list, or one name) checked to exist
+        in this graph (SpecError at ``loc`` with "did you mean" otherwise), else the spec's
+        ``features:`` (None when neither gives any); ``names=False``: None, the whole model
+        even where the spec has ``features:``."""
+        if names is False:
+            return None
+        if names is None:
+            return self.features
+        from archspec.spec.resolve import check_features
+
+        return check_features(list(names) if isinstance(names, tuple) else names,
+                              loc or Loc("<arguments>", path="features"), self.graph)
+
+    def feature_info(self, names=None, loc: Loc | None = None) -> list:
+        """Per feature (``names``, else the spec's ``features:``): name, channels, reduction and
+        output shape, like timm's ``feature_info`` (see :func:`archspec.analyze.feature_info`)."""
+        from archspec.analyze import feature_info
+
+        return feature_info(self.graph, self.feature_names(names, loc) or [])
 
     def to_yaml(self) -> str:
         """The fully resolved spec as YAML: one step per layer, every value concrete."""

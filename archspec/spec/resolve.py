@@ -92,7 +92,7 @@ class Resolver:
             train = self.value(data["train"], ctx.vars, data, "train", "train", keep_spaces=True)
         init = _init(self.value(data["init"], ctx.vars, data, "init", "init"), loc_of(data, "init", "init"),
                      self.doc.roots) if "init" in data else None
-        features = _features(self.value(data["features"], ctx.vars, data, "features", "features"),
+        features = check_features(self.value(data["features"], ctx.vars, data, "features", "features"),
                              loc_of(data, "features", "features"), self.graph) if "features" in data else None
         return Resolved(self.graph, params, train, self.spaces, init, features)
 
@@ -411,8 +411,10 @@ def _init(value, loc: Loc, roots: tuple) -> dict:
     return {**value, "path": str(confined_file(value["weights"], loc.at("init.weights"), roots))}
 
 
-def _features(value, loc: Loc, graph: Graph) -> list:
-    """``features: [NAME, ...]``: layer names of the graph, each once."""
+def check_features(value, loc: Loc, graph: Graph) -> list:
+    """``features: [NAME, ...]``: layer names of the graph, each once (a single name is a list of
+    one). The one check of feature names: the spec key, ``build(features=...)`` and
+    ``--features`` all come here; an unknown name gets "did you mean"."""
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):

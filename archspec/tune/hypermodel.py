@@ -165,7 +165,7 @@ class HyperModel(kt.HyperModel):
         import tensorflow as tf
 
         cfg = self.train_config(spec)
-        model = precision.build_model(lambda: build(spec), precision.choose_precision(cfg.precision))
+        model = precision.build_model(lambda: build(spec, features=False), precision.choose_precision(cfg.precision))
         # keras-tuner builds inside its distribution strategy's scope; Keras' multi-step loop fails
         # under MirroredStrategy (archspec.train.execution): one step per call with several replicas
         one_replica = tf.distribute.get_strategy().num_replicas_in_sync == 1
