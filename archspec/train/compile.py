@@ -52,19 +52,24 @@ class Compiled:
     metrics: list
     jit_compile: bool
     steps_per_execution: int
+    #: the layers ``freeze``/``freeze_bn`` made non-trainable (:class:`archspec.train.finetune.Frozen`), or None
+    frozen: object = None
 
 
 def compile_model(model, cfg: TrainConfig, *, steps_per_epoch: int, validation_steps: int | None = None,
                   group_steps: bool = True) -> Compiled:
     """``model.compile`` with the optimizer (and schedule), loss, metrics, XLA choice and steps per
     execution of ``cfg``. ``steps_per_epoch`` converts the schedule's epochs into optimizer steps;
-    ``group_steps=False`` runs one step per execution (the custom loop, several replicas).
+    ``group_steps=False`` runs one step per execution (the custom loop, several replicas). The
+    fine-tuning settings (``freeze``, ``freeze_bn``, ``lr_groups``, ``unfreeze``) are applied first:
+    :mod:`archspec.train.finetune`.
 
     Example:
         >>> compiled = compile_model(model, TrainConfig(), steps_per_epoch=45)   # doctest: +SKIP
     """
-    from archspec.train import execution, precision
+    from archspec.train import execution, finetune, precision
 
+    frozen = finetune.freeze(model, cfg)  # before compiling: the train step reads what is trainable
     jit = precision.choose_jit(cfg.jit_compile)
     spe = 1
     if group_steps:
@@ -72,9 +77,10 @@ def compile_model(model, cfg: TrainConfig, *, steps_per_epoch: int, validation_s
                                vsteps=validation_steps)
     loss = make_loss(cfg, model)
     metrics = make_metrics(cfg, loss)
-    model.compile(optimizer=make_optimizer(cfg, steps_per_epoch), loss=loss, metrics=metrics,
-                  jit_compile=jit, steps_per_execution=spe)
-    return Compiled(loss, metrics, jit, spe)
+    optimizer = finetune.group_rates(make_optimizer(cfg, steps_per_epoch), model, cfg)
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=jit, steps_per_execution=spe)
+    finetune.prepare(model, cfg)
+    return Compiled(loss, metrics, jit, spe, frozen)
 
 
 def direction(name: str) -> str | None:

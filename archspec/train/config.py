@@ -39,6 +39,8 @@ SCHEDULE_FIELDS = {
 }
 EARLY_STOPPING_FIELDS = ("monitor", "patience", "min_delta", "mode", "restore_best_weights", "start_from_epoch")
 MODES = ("auto", "min", "max")
+LR_GROUP_FIELDS = ("layers", "lr_mult")
+UNFREEZE_FIELDS = ("epoch", "layers")
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,30 @@ class EarlyStopping:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class LrGroup:
+    """One entry of ``lr_groups:``: the layers (name globs) whose learning rate is ``lr_mult`` times
+    the optimizer's (exactly, for every optimizer: see :mod:`archspec.train.finetune`)."""
+
+    layers: tuple = ()
+    lr_mult: float = 1.0
+
+    def to_dict(self) -> dict:
+        return {"layers": list(self.layers), "lr_mult": self.lr_mult}
+
+
+@dataclass(frozen=True)
+class Unfreeze:
+    """One entry of ``unfreeze:``: at the start of epoch ``epoch`` (1-based) the layers matching
+    ``layers`` (name globs) become trainable."""
+
+    epoch: int = 1
+    layers: tuple = ()
+
+    def to_dict(self) -> dict:
+        return {"epoch": self.epoch, "layers": list(self.layers)}
+
+
 @dataclass
 class TrainConfig:
     """Everything a training run needs besides the model. Field names are the ``train:`` keys.
@@ -141,6 +167,14 @@ class TrainConfig:
     loop: str = "auto"
     #: ``auto`` or N: training steps run per call into the compiled graph (``fit`` loop only)
     steps_per_execution: Any = "auto"
+    #: fine-tuning (:mod:`archspec.train.finetune`): layer-name globs made non-trainable
+    freeze: tuple = ()
+    #: every BatchNormalization layer non-trainable (so it runs in inference mode)
+    freeze_bn: bool = False
+    #: per-group learning-rate multipliers (:class:`LrGroup`), the first matching group wins
+    lr_groups: tuple = ()
+    #: staged unfreezing (:class:`Unfreeze`)
+    unfreeze: tuple = ()
     #: where each field's value came from (spec position or the command line)
     locs: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -200,8 +234,10 @@ class TrainConfig:
             if f.name == "locs":
                 continue
             value = getattr(self, f.name)
-            if f.name == "metrics":
+            if f.name in ("metrics", "lr_groups", "unfreeze"):
                 value = [m.to_dict() for m in value]
+            elif f.name == "freeze":
+                value = list(value)
             elif hasattr(value, "to_dict"):
                 value = value.to_dict()
             out[f.name] = copy.deepcopy(value)
@@ -258,6 +294,12 @@ def _check(cfg: TrainConfig, raw: dict) -> None:
     cfg.loss = _loss(cfg, raw["loss"])
     cfg.metrics = _metrics(cfg, raw["metrics"])
     cfg.early_stopping = _early_stopping(cfg, raw["early_stopping"])
+    cfg.freeze = _globs(cfg, "freeze", raw["freeze"], cfg.loc("freeze"))
+    if not isinstance(raw["freeze_bn"], bool):
+        raise SpecError("`freeze_bn` must be true or false", cfg.loc("freeze_bn"), received=raw["freeze_bn"])
+    cfg.freeze_bn = raw["freeze_bn"]
+    cfg.lr_groups = _lr_groups(cfg, raw["lr_groups"])
+    cfg.unfreeze = _unfreeze(cfg, raw["unfreeze"])
     if cfg.augmentation is None:
         cfg.augmentation = []
     if not isinstance(cfg.augmentation, list):
@@ -387,3 +429,58 @@ def _early_stopping(cfg: TrainConfig, value) -> EarlyStopping | None:
     if not _number(stop.min_delta):
         raise SpecError("`min_delta` must be a number", cfg.loc("early_stopping.min_delta"), received=stop.min_delta)
     return stop
+
+
+# ------------------------------------------------------------------ fine-tuning
+def _globs(cfg: TrainConfig, key: str, value, loc: Loc) -> tuple:
+    """A layer-name glob or a list of them -> a tuple of strings."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(g, str) and g for g in value):
+        raise SpecError(f"`{key}` must be a list of layer-name globs", loc, received=value,
+                        hint="e.g. [conv1*, 'conv[2-4]_block*'] (fnmatch patterns over the layer names)")
+    return tuple(value)
+
+
+def _entries(cfg: TrainConfig, key: str, value, allowed: tuple, example: str):
+    if value is None:
+        return
+    if not isinstance(value, list):
+        raise SpecError(f"`{key}` must be a list of mappings", cfg.loc(key), received=value, hint=example)
+    for i, item in enumerate(value):
+        loc = cfg.loc(key).at(f"train.{key}[{i}]")
+        if not isinstance(item, dict):
+            raise SpecError(f"each entry of `{key}` must be a mapping", loc, received=item, hint=example)
+        for k in item:
+            if k not in allowed:
+                raise SpecError(f"unknown field `{k}` in `{key}`", loc,
+                                hint=did_you_mean(k, allowed) or "fields: " + ", ".join(allowed))
+        for k in allowed:
+            if k not in item:
+                raise SpecError(f"an entry of `{key}` needs `{k}`", loc, received=item, hint=example)
+        yield i, item, loc
+
+
+def _lr_groups(cfg: TrainConfig, value) -> tuple:
+    out = []
+    for i, item, loc in _entries(cfg, "lr_groups", value, LR_GROUP_FIELDS,
+                                 "e.g. `lr_groups: [{layers: 'conv*', lr_mult: 0.1}]`"):
+        mult = item["lr_mult"]
+        if not _number(mult) or mult < 0:
+            raise SpecError("`lr_mult` must be a number >= 0", loc, received=mult)
+        out.append(LrGroup(_globs(cfg, "layers", item["layers"], loc), float(mult)))
+    return tuple(out)
+
+
+def _unfreeze(cfg: TrainConfig, value) -> tuple:
+    out = []
+    for i, item, loc in _entries(cfg, "unfreeze", value, UNFREEZE_FIELDS,
+                                 "e.g. `unfreeze: [{epoch: 5, layers: ['conv5*']}]`"):
+        epoch = item["epoch"]
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 1:
+            raise SpecError("`epoch` must be an integer >= 1 (the epoch, counted from 1, that starts unfrozen)",
+                            loc, received=epoch)
+        out.append(Unfreeze(epoch, _globs(cfg, "layers", item["layers"], loc)))
+    return tuple(out)

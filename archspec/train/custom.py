@@ -27,6 +27,7 @@ class CustomLoop:
             self.metrics = [m.__class__.from_config(m.get_config()) for m in metrics]
             if not model.optimizer.built:  # its variables must not be created inside the tf.function
                 model.optimizer.build(model.trainable_variables)
+        self._jit = jit
         self._train = tf.function(self._train_step, jit_compile=jit or None)
         self._eval = tf.function(self._eval_step, jit_compile=jit or None)
 
@@ -88,9 +89,13 @@ class CustomLoop:
         iterator = iter(self.strategy.experimental_distribute_dataset(train_ds))
         val_iter = iter(self.strategy.experimental_distribute_dataset(val_ds)) if val_ds is not None else None
         logs: dict = {}
+        trained = self._trainable_ids()
         for epoch in range(start, cfg.epochs):
             self._reset()
             cbs.on_epoch_begin(epoch)
+            if self._trainable_ids() != trained:  # a layer unfrozen (staged unfreezing): trace again
+                trained = self._trainable_ids()
+                self._train = tf.function(self._train_step, jit_compile=self._jit or None)
             running = 0.0
             for step in range(steps):
                 cbs.on_train_batch_begin(step)
@@ -106,6 +111,9 @@ class CustomLoop:
             if model.stop_training:
                 break
         cbs.on_train_end(logs)
+
+    def _trainable_ids(self) -> tuple:
+        return tuple(id(v) for v in self.model.trainable_variables)
 
     def _validate(self, val_iter, vsteps: int) -> dict:
         self._reset()

@@ -95,10 +95,13 @@ def fit(spec: Spec | str | Path, *, output: str | Path | None = None, overrides:
     suggest = spec_suggester(spec)
     outputs = spec.output_shapes[0]
     preloaded = preflight(cfg, spec.input_shapes[0], outputs[-1] if outputs else None, spec.name, suggest)
+    from archspec.train.finetune import check as check_finetune
+
+    check_finetune(cfg, [n.name for n in spec.graph.layers])  # freeze/lr_groups globs, before TensorFlow
     if weights is None and spec.init:  # the spec's init: {weights: PATH, strict, adapt_input}
         weights, weights_strict = spec.init["path"], spec.init.get("strict", False)
         adapt_input = spec.init.get("adapt_input", False)
-    return train(lambda: build(spec), cfg, output=output, model_name=spec.name, spec_yaml=spec.to_yaml(),
+    return train(lambda: build(spec, features=False), cfg, output=output, model_name=spec.name, spec_yaml=spec.to_yaml(),
                  command=command, verbose=verbose, logical_cpus=logical_cpus, log=log, callbacks=callbacks,
                  fresh=fresh, resume_with_changes=resume_with_changes, preloaded=preloaded, suggest=suggest,
                  weights=weights, weights_strict=weights_strict, adapt_input=adapt_input)
@@ -354,6 +357,11 @@ def _callbacks(model, cfg: TrainConfig, setup: _Setup, run: Path, has_val: bool,
         every.append(keras.callbacks.EarlyStopping(**stop.to_dict()))
     if setup.role.is_chief:
         every.append(keras.callbacks.TensorBoard(log_dir=str(run / "tensorboard"), write_graph=False))
+    from archspec.train.finetune import make_unfreezer
+
+    unfreezer = make_unfreezer(model, cfg, resume.initial_epoch, log)
+    if unfreezer is not None:
+        every.append(unfreezer)
     every += list(extra or [])
     return _Callbacks(guard, checkpoint, every, resume.initial_epoch)
 
@@ -458,6 +466,8 @@ def _run(model_fn, cfg: TrainConfig, setup: _Setup, *, output: Path, model_name,
         log(f"the checkpoint is at epoch {resume.initial_epoch}, not before the {cfg.epochs} epochs asked: "
             "no epoch to train")
     _log_start(log, model, cfg, setup, inputs, compiled, model_name, work)
+    if compiled.frozen is not None:
+        log(str(compiled.frozen))
     if resume.initial_epoch:
         log(f"resuming from the checkpoint of epoch {resume.initial_epoch} in {work / 'backup'}"
             + (" with changes: " + "; ".join(resume.changes) if resume.changes else ""))
@@ -572,6 +582,8 @@ def _write_start(run: Path, record, cfg: TrainConfig, spec_yaml: str | None, com
     weights = weights_report.to_dict() if weights_report else record.info.get("weights") if resume.initial_epoch else None
     if weights:  # the weights the run started from (kept on a resume)
         info["weights"] = weights
+    if compiled.frozen is not None:
+        info["frozen"] = compiled.frozen.to_dict()
     record.start(info, resumed_at=resume.initial_epoch, changes=resume.changes,
                  checkpoint_sha=resume.checkpoints.last_sha)
 
