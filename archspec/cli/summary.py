@@ -31,11 +31,39 @@ def run(args) -> int:
     spec = load_spec(args)
     analysis = spec.analyze(limits=not args.no_limits, features=features_of(args),
                             features_loc=command_line("--features"))
+    frozen = frozen_by_train(spec, analysis)
     if args.json:
-        print(json.dumps(analysis.to_dict(), indent=None if args.compact else 1))
+        out = analysis.to_dict()
+        if frozen:
+            out["frozen"] = frozen
+        print(json.dumps(out, indent=None if args.compact else 1))
     else:
         print(format_table(analysis, show_source=args.source, size_hint=size_hint(spec)))
+        if frozen:
+            print(f"Frozen when trained (train.freeze{', freeze_bn' if frozen['freeze_bn'] else ''}): "
+                  f"{frozen['params']:,} params in {len(frozen['layers'])} layers; trainable then: "
+                  f"{analysis.trainable_params - frozen['trainable_params']:,}")
     return 0
+
+
+def frozen_by_train(spec, analysis) -> dict | None:
+    """The layers the spec's ``train: {freeze, freeze_bn}`` freezes (TensorFlow-free, as the
+    training run will: :mod:`archspec.train.finetune`), their parameters, and how many of those
+    are trainable otherwise; None without either setting."""
+    from archspec.train.config import TrainConfig
+    from archspec.train.finetune import check, matches
+
+    if not spec.train:
+        return None
+    cfg = TrainConfig.from_sources(spec.train)
+    if not cfg.freeze and not cfg.freeze_bn:
+        return None
+    check(cfg, [r.name for r in analysis.layers])  # a glob matching nothing: the located error train gives
+    rows = [r for r in analysis.layers
+            if matches(r.name, cfg.freeze) or (cfg.freeze_bn and r.op == "batch_normalization")]
+    return {"globs": list(cfg.freeze), "freeze_bn": cfg.freeze_bn, "layers": [r.name for r in rows],
+            "params": sum(r.params or 0 for r in rows),
+            "trainable_params": sum(r.trainable_params or 0 for r in rows)}
 
 
 def size_hint(spec) -> str:
