@@ -175,6 +175,9 @@ class TrainConfig:
     lr_groups: tuple = ()
     #: staged unfreezing (:class:`Unfreeze`)
     unfreeze: tuple = ()
+    #: layer-wise learning-rate decay in (0, 1]: the k-th of L weighted layers (in model order)
+    #: learns at decay ** (L - 1 - k) x the rate (times its lr_groups multiplier), as in BEiT/timm
+    layer_decay: Any = None
     #: where each field's value came from (spec position or the command line)
     locs: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -300,6 +303,11 @@ def _check(cfg: TrainConfig, raw: dict) -> None:
     cfg.freeze_bn = raw["freeze_bn"]
     cfg.lr_groups = _lr_groups(cfg, raw["lr_groups"])
     cfg.unfreeze = _unfreeze(cfg, raw["unfreeze"])
+    decay = raw["layer_decay"]
+    if decay is not None and (not _number(decay) or not 0 < decay <= 1):
+        raise SpecError("`layer_decay` must be a number in (0, 1]", cfg.loc("layer_decay"), received=decay,
+                        hint="e.g. `layer_decay: 0.75`: each layer learns at 0.75x the rate of the one above it")
+    cfg.layer_decay = float(decay) if decay is not None else None
     if cfg.augmentation is None:
         cfg.augmentation = []
     if not isinstance(cfg.augmentation, list):

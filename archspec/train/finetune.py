@@ -13,6 +13,9 @@
   (``weight_decay``: variable -= variable x weight_decay x rate) uses the group's rate too. The
   multipliers are a training-time setting: the saved optimizer is the plain Keras class with its
   own config.
+- ``layer_decay: 0.75``: layer-wise learning-rate decay (BEiT, timm's ``layer_decay``): the k-th
+  of the L layers with weights (in the model's order) learns at ``0.75 ** (L - 1 - k)`` x the rate,
+  the head at 1x; a layer in an ``lr_groups`` group gets both factors. Exact, as above.
 - ``unfreeze: [{epoch: 5, layers: [GLOB]}]``: :class:`Unfreezer`, a callback that makes the layers
   trainable at the start of that epoch (1-based) and has the train step traced again.
 
@@ -129,16 +132,20 @@ def group_rates(optimizer, model, cfg: TrainConfig):
     """Make ``optimizer`` use ``lr_mult`` x its learning rate for the variables of each group's
     layers (the first matching group wins). Returns the optimizer (the same object, its class
     unchanged: it saves and reloads as the plain Keras optimizer)."""
-    if not cfg.lr_groups:
+    if not cfg.lr_groups and cfg.layer_decay is None:
         return optimizer
     check(cfg, [layer.name for layer in _layers(model)])
     mults: dict = {}
-    for layer in _layers(model):
+    weighted = [layer for layer in _layers(model) if layer.weights]
+    for k, layer in enumerate(weighted):
+        mult = cfg.layer_decay ** (len(weighted) - 1 - k) if cfg.layer_decay is not None else 1.0
         for group in cfg.lr_groups:
             if matches(layer.name, group.layers):
-                for w in layer.weights:
-                    mults.setdefault(w.path, group.lr_mult)
+                mult *= group.lr_mult
                 break
+        if mult != 1.0:
+            for w in layer.weights:
+                mults.setdefault(w.path, mult)
     base_update = optimizer.update_step
 
     def mult_of(variable) -> float:

@@ -302,3 +302,37 @@ def test_mirrored_two_replicas_freeze_groups_unfreeze(tmp_path):
     for loop in ("custom", "fit"):
         assert out[loop] == {"replicas": 2, "conv1_epoch1": True, "conv1_epoch2": False, "conv2": True,
                              "head": False}, (loop, out)
+
+
+def three_dense(keras, seed=1):
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((4,))
+    x = keras.layers.Dense(3, name="low")(inputs)
+    x = keras.layers.Dense(3, name="mid")(x)
+    return keras.Model(inputs, keras.layers.Dense(2, name="head")(x))
+
+
+def test_layer_decay_is_exact_per_layer_and_combines_with_groups(keras):
+    """layer_decay 0.5 over 3 weighted layers: low 0.25x, mid 0.5x, head 1x; mid also in a 0.1 group."""
+    from archspec.train.finetune import group_rates
+
+    lr = 0.01
+    cfg = TrainConfig.from_sources({"optimizer": {"name": "adam", "learning_rate": lr}, "layer_decay": 0.5,
+                                    "lr_groups": [{"layers": "mid", "lr_mult": 0.1}]})
+    model = three_dense(keras)
+    rng = np.random.default_rng(0)
+    grads = [rng.normal(size=v.shape).astype("float32") for v in model.trainable_variables]
+    start = [val(v) for v in model.trainable_variables]
+    opt = group_rates(keras.optimizers.Adam(lr), model, cfg)
+    for _ in range(2):
+        opt.apply_gradients(zip([keras.ops.convert_to_tensor(g) for g in grads], model.trainable_variables))
+    got = [val(v) for v in model.trainable_variables]
+    for rate, which in ((lr * 0.25, slice(0, 2)), (lr * 0.5 * 0.1, slice(2, 4)), (lr, slice(4, 6))):
+        ref = [keras.Variable(s) for s in start[which]]
+        ref_opt = keras.optimizers.Adam(rate)
+        for _ in range(2):
+            ref_opt.apply_gradients(zip([keras.ops.convert_to_tensor(g) for g in grads[which]], ref))
+        for r, g in zip(ref, got[which]):
+            np.testing.assert_allclose(val(r), g, rtol=0, atol=1e-6)
+    with pytest.raises(SpecError, match=r"`layer_decay` must be a number in \(0, 1\]"):
+        TrainConfig.from_sources({"layer_decay": 1.5})
