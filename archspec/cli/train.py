@@ -111,7 +111,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from archspec.train.loop import evaluate_run
+    from archspec.train.evaluate import evaluate_run
 
     evaluate_run(args.run_dir, data=args.data, batch_size=args.batch_size, weights=args.weights,
                  weights_strict=args.strict, adapt_input=args.adapt_input)

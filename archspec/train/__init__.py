@@ -12,6 +12,7 @@ Importing this package does not import TensorFlow; :func:`fit`, :func:`train` an
 from __future__ import annotations
 
 from archspec.train.config import TrainConfig
-from archspec.train.loop import RunResult, evaluate_run, fit, train
+from archspec.train.evaluate import evaluate_run
+from archspec.train.loop import RunResult, fit, train
 
 __all__ = ["TrainConfig", "RunResult", "fit", "train", "evaluate_run"]

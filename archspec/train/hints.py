@@ -11,7 +11,7 @@ from archspec.errors import SpecError
 
 
 def spec_suggester(spec) -> Callable[[str, Any], str | None]:
-    """``suggest(what, value)`` for :func:`archspec.train.data.check_fit`: ``what`` is
+    """``suggest(what, value)`` for :func:`archspec.train.checks.check_fit`: ``what`` is
     ``input_shape`` (value: the wanted input shape) or ``classes`` (value: the class count)."""
 
     def suggest(what: str, value) -> str | None:

@@ -3,7 +3,7 @@ train`` does it, once for the whole search.
 
 :func:`check_data` is the part that needs no TensorFlow for ``sklearn:`` and ``npz:`` sources:
 the source, the ``train:`` section's splits (``test_split``, ``validation_split``,
-``validation_data``) and :func:`archspec.train.data.check_fit` against the model's input and
+``validation_data``) and :func:`archspec.train.checks.check_fit` against the model's input and
 outputs, read from the spec's analysis with each search space at its default (pure Python). A
 mismatch is the located SpecError ``archspec train`` raises, before any trial. :func:`fit_arrays`
 then resizes, pads or reshapes the arrays (``fit_input``) with the function ``archspec train``
@@ -49,10 +49,11 @@ def load_data(name: str | None = None, *, spec: Spec | None = None, overrides: d
 def check_data(name: str | None, spec: Spec | None, overrides: dict | None = None
                ) -> tuple[Data, str | None, tuple | None]:
     """``(data, how, model input shape)``: the data loaded and split, checked against the model of
-    ``spec`` (its defaults) with :func:`archspec.train.data.check_fit`; ``how`` says how to bring
+    ``spec`` (its defaults) with :func:`archspec.train.checks.check_fit`; ``how`` says how to bring
     an example to the model's input (None, ``resize``, ``pad``, ``reshape``). TensorFlow-free for
     ``sklearn:`` and ``npz:`` sources."""
     from archspec.train import data as data_mod
+    from archspec.train.checks import check_arrays, check_fit
 
     cfg = search_config(spec, name, overrides)
     shape, units = model_io(spec) if spec is not None else (None, None)
@@ -64,11 +65,11 @@ def check_data(name: str | None, spec: Spec | None, overrides: dict | None = Non
         raise SpecError("tuning needs a data source that loads as arrays, with a validation split",
                         cfg.loc("data"), received=cfg.data, hint="e.g. sklearn:digits, npz:PATH, keras:mnist")
     if spec is None:
-        data_mod.check_arrays(data, None, "model", cfg)  # finite, numeric, not empty
+        check_arrays(data, None, "model", cfg)  # finite, numeric, not empty
         return data, None, None
     from archspec.train.hints import spec_suggester
 
-    how = data_mod.check_fit(data, shape, units, cfg, spec.name, suggest=spec_suggester(spec))
+    how = check_fit(data, shape, units, cfg, spec.name, suggest=spec_suggester(spec))
     return data, how, shape
 
 

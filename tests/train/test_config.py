@@ -161,7 +161,8 @@ def test_monitored_metric_directions():
 
 # ------------------------------------------------------------------ data sources
 def test_digits_source_and_fit_checks():
-    from archspec.train.data import check_fit, load_data
+    from archspec.train.checks import check_fit
+    from archspec.train.data import load_data
 
     cfg = TrainConfig()
     data = load_data("sklearn:digits", cfg, Loc())

@@ -1,7 +1,7 @@
 """Bad data is refused before any training, with the file and the cause named.
 
 Two layers: reading ``npz:PATH`` (empty, blank, not an archive, truncated, pickled objects) and
-:func:`archspec.train.data.check_arrays`, which ``check_fit`` runs on every split held as arrays
+:func:`archspec.train.checks.check_arrays`, which ``check_fit`` runs on every split held as arrays
 (empty splits, non-numeric or non-finite inputs, labels that are not class indices of the model).
 No training here: small npz files, ``load_data`` and ``check_fit`` called directly, and one CLI run
 that stops before its first step.
@@ -14,7 +14,8 @@ import pytest
 
 from archspec.errors import FileError, SpecError
 from archspec.train.config import TrainConfig
-from archspec.train.data import Data, Part, check_arrays, check_fit, load_data
+from archspec.train.checks import check_arrays, check_fit
+from archspec.train.data import Data, Part, load_data
 
 TINY = """\
 name: tiny

@@ -13,7 +13,8 @@ import pytest
 import archspec
 from archspec.errors import SpecError
 from archspec.train.config import TrainConfig
-from archspec.train.data import check_fit, load_data, preflight
+from archspec.train.checks import check_fit
+from archspec.train.data import load_data, preflight
 from archspec.train.hints import spec_suggester
 
 ROOT = Path(__file__).resolve().parents[2]
