@@ -115,6 +115,11 @@ class EpochCheckpoint(keras.callbacks.Callback):
             self.log("warning: " + self.warnings[-1] + "; lower the learning rate, or keep best.keras")
 
 
+def keras_value(v):
+    """A variable's value as a numpy array."""
+    return keras.ops.convert_to_numpy(v)
+
+
 def variables(model) -> tuple[list, list]:
     """The model's variables and its optimizer's (none before the optimizer is built)."""
     opt = model.optimizer

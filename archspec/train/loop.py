@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Callable
 
 import archspec.faults as faults
 from archspec.errors import SpecError, command_line
-from archspec.train import artifacts
+from archspec.train import artifacts, rundir
+from archspec.train.resume import Resume, load_checkpoint
 from archspec.train.config import TrainConfig
 from archspec._env import quiet_tensorflow
 
@@ -204,18 +205,6 @@ class _Inputs:
 
 
 @dataclass
-class _Resume:
-    """What the checkpoint gives a run: where it starts, the history up to there, the best epoch,
-    and the settings that changed since (accepted with ``resume_with_changes``)."""
-
-    checkpoints: object
-    initial_epoch: int = 0
-    rows: list = field(default_factory=list)
-    best: dict | None = None
-    changes: list = field(default_factory=list)
-
-
-@dataclass
 class _Callbacks:
     guard: object
     checkpoint: object
@@ -292,53 +281,7 @@ def _compile(model, cfg: TrainConfig, setup: _Setup, inputs: _Inputs):
                              group_steps=group)
 
 
-def _resume(model, cfg: TrainConfig, setup: _Setup, work: Path, fp: dict, *, allow_changes: bool,
-            log: Callable[[str], None]) -> _Resume:
-    """Load the newest good checkpoint into the model (inside the strategy's scope), after
-    checking it is of this run (its fingerprint); the history and best epoch it holds."""
-    from archspec.errors import FileError
-    from archspec.train import checkpoint as ck
-    from archspec.train.callbacks import variables
-    from archspec.train.fingerprint import changes
-
-    checkpoints = ck.Checkpoints(work / "backup", log)
-    resume = _Resume(checkpoints)
-    with setup.strategy.scope():
-        opt = model.optimizer
-        if opt is not None and not opt.built:  # its variables must exist to receive the state
-            opt.build(model.trainable_variables)
-        state = checkpoints.load()
-        if state is None:  # none, or an older archspec's Keras BackupAndRestore files
-            resume.initial_epoch = checkpoints.load_keras_format(model)
-            resume.rows = [r for r in artifacts.read_history(work) if r.get("epoch", 0) <= resume.initial_epoch]
-            return resume
-        resume.changes = changes(state.meta.get("fingerprint"), fp)
-        if resume.changes and not allow_changes:
-            raise FileError(work, f"cannot resume: the checkpoint of epoch {state.epoch} here is of a run with other "
-                                  "settings (" + "; ".join(resume.changes) + ")",
-                            hint="train into a new directory (-o DIR), start over here (--fresh), or continue "
-                                 "this run with the changes recorded in run.json (--resume-with-changes)")
-        model_vars, opt_vars = variables(model)
-        # the configured learning rate stays: an optimizer variable, but a setting of this run
-        keep = [(v, keras_value(v)) for v in opt_vars if v.path.endswith("learning_rate")]
-        ck.assign(state, model_vars, opt_vars, where=work)
-        for v, value in keep:
-            v.assign(value)
-    resume.initial_epoch = state.epoch
-    resume.rows = state.meta.get("history")
-    if resume.rows is None:  # a checkpoint of archspec <= 0.9: the history files
-        resume.rows = [r for r in artifacts.read_history(work) if r.get("epoch", 0) <= state.epoch]
-    resume.best = state.meta.get("best")
-    return resume
-
-
-def keras_value(v):
-    import keras
-
-    return keras.ops.convert_to_numpy(v)
-
-
-def _callbacks(model, cfg: TrainConfig, setup: _Setup, run: Path, has_val: bool, resume: _Resume, record,
+def _callbacks(model, cfg: TrainConfig, setup: _Setup, run: Path, has_val: bool, resume: Resume, record,
                fp: dict, extra: list | None, log) -> _Callbacks:
     """archspec's callbacks (NaN guard, checkpoint), early stopping, TensorBoard and ``extra``."""
     import keras
@@ -407,6 +350,8 @@ def _status(model, cfg: TrainConfig, setup: _Setup, cbs: _Callbacks, log: Callab
 def _finite(model) -> bool:
     import numpy as np
 
+    from archspec.train.callbacks import keras_value
+
     for v in model.weights:
         value = np.asarray(keras_value(v))
         if value.dtype.kind == "f" and not np.isfinite(value).all():
@@ -449,7 +394,7 @@ def _run(model_fn, cfg: TrainConfig, setup: _Setup, *, output: Path, model_name,
     weight_file = _read_weights(weights) if weights and fresh else None  # a bad file: the old run intact
     if fresh:  # only now: settings that cannot run (a strategy, the data) leave the old run intact
         artifacts.clear_run(work)
-    resume = _resume(model, cfg, setup, work, fp, allow_changes=resume_with_changes, log=log)
+    resume = load_checkpoint(model, setup.strategy, work, fp, allow_changes=resume_with_changes, log=log)
     weights_report = None
     if weights and resume.initial_epoch:
         log(f"--weights {weights[0]} not loaded: resuming, the checkpoint's weights win (--fresh starts over)")
@@ -475,7 +420,7 @@ def _run(model_fn, cfg: TrainConfig, setup: _Setup, *, output: Path, model_name,
             + (" with changes: " + "; ".join(resume.changes) if resume.changes else ""))
     cbs = _callbacks(model, cfg, setup, run, inputs.val_ds is not None, resume, record, fp, extra_callbacks, log)
     if chief:
-        _write_start(run, record, cfg, spec_yaml, command, setup, compiled, resume, fp, weights_report)
+        rundir.write_start(run, record, cfg, spec_yaml, command, setup, compiled, resume, fp, weights_report)
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
     try:
@@ -484,7 +429,7 @@ def _run(model_fn, cfg: TrainConfig, setup: _Setup, *, output: Path, model_name,
         test_metrics = _test(model, cfg, setup, compiled, inputs, log) if status != "nan" else {}
         seconds = time.perf_counter() - t_start
         if chief:
-            _write_end(run, record, model, model_name, cfg, status, finite, cbs, test_metrics, seconds, log)
+            rundir.write_end(run, record, model, model_name, cfg, status, finite, cbs, test_metrics, seconds, log)
         elif work != run:
             shutil.rmtree(work / "tensorboard", ignore_errors=True)
     except faults.Killed:  # a simulated SIGKILL (tests): nothing more may be written
@@ -514,7 +459,7 @@ def _read_weights(weights: tuple):
     return read_weights(weights[0])
 
 
-def _finished(record, resume: _Resume, cfg: TrainConfig) -> bool:
+def _finished(record, resume: Resume, cfg: TrainConfig) -> bool:
     """A finished run (completed or early stopped, its model intact) asked for no more epochs
     than it had."""
     from archspec.train.record import FINISHED
@@ -526,7 +471,7 @@ def _finished(record, resume: _Resume, cfg: TrainConfig) -> bool:
     return resume.initial_epoch >= cfg.epochs or asked == cfg.epochs
 
 
-def _nothing_to_do(run: Path, record, resume: _Resume, model, setup: _Setup, log, t_start: float) -> RunResult:
+def _nothing_to_do(run: Path, record, resume: Resume, model, setup: _Setup, log, t_start: float) -> RunResult:
     metrics = record.info.get("test_metrics") or {}
     shown = ", ".join(f"test {k} {v:.4f}" for k, v in metrics.items() if isinstance(v, (int, float)))
     log(f"{run}: finished already ({record.status} after {resume.initial_epoch} epochs"
@@ -552,80 +497,3 @@ def _log_start(log, model, cfg: TrainConfig, setup: _Setup, inputs: _Inputs, com
         f"jit_compile {'on' if compiled.jit_compile else 'off'}; loop {setup.loop}"
         + (f", {spe} steps per execution" if spe > 1 else "")
         + ("" if setup.role.is_chief else f"; worker {setup.role.task_id} (artifacts in {work})"))
-
-
-# ------------------------------------------------------------------ the run directory
-def _write_start(run: Path, record, cfg: TrainConfig, spec_yaml: str | None, command: str | None, setup: _Setup,
-                 compiled, resume: _Resume, fp: dict, weights_report=None) -> None:
-    import yaml
-
-    from archspec.train.strategy import describe
-
-    if spec_yaml is not None:
-        doc = yaml.safe_load(spec_yaml) or {}
-        doc["train"] = cfg.to_dict()
-        artifacts.atomic_write(run / "spec.yaml", yaml.safe_dump(doc, sort_keys=False, default_flow_style=None))
-    info = {
-        "command": command or artifacts.command_line(),
-        "cwd": os.getcwd(),
-        "seed": cfg.seed,
-        "train": cfg.to_dict(),
-        "strategy": describe(setup.strategy),
-        "replicas": setup.replicas,
-        "global_batch_size": cfg.batch_size,
-        "per_replica_batch_size": cfg.batch_size // setup.replicas,
-        "precision": setup.policy,
-        "jit_compile": compiled.jit_compile,
-        "loop": setup.loop,
-        "steps_per_execution": compiled.steps_per_execution,
-        "versions": artifacts.versions(),
-        "data_fingerprint": fp["data"],  # evaluate checks the data is still what was trained on
-    }
-    weights = weights_report.to_dict() if weights_report else record.info.get("weights") if resume.initial_epoch else None
-    if weights:  # the weights the run started from (kept on a resume)
-        info["weights"] = weights
-    if compiled.frozen is not None:
-        info["frozen"] = compiled.frozen.to_dict()
-    record.start(info, resumed_at=resume.initial_epoch, changes=resume.changes,
-                 checkpoint_sha=resume.checkpoints.last_sha)
-
-
-def _write_end(run: Path, record, model, model_name: str, cfg: TrainConfig, status: str, finite: bool,
-               cbs: _Callbacks, test_metrics: dict, seconds: float, log) -> None:
-    """The models (never one of non-finite weights), the test metrics, the curves and the end of
-    run.json."""
-    from archspec.train import checkpoint as ck
-    from archspec.train.callbacks import variables
-
-    if finite:
-        artifacts.save_model(model, run / "model.keras")
-        faults.point("train.end.model")
-        best = cbs.checkpoint.checkpoints.load_best()
-        if best is not None:
-            model_vars, opt_vars = variables(model)
-            current = [keras_value(v) for v in model_vars + opt_vars]
-            ck.assign(best, model_vars, opt_vars, where=run)
-            try:
-                artifacts.save_model(model, run / "best.keras")
-            finally:
-                for v, value in zip(model_vars + opt_vars, current):
-                    v.assign(value)
-    if test_metrics:
-        artifacts.write_json(run / "metrics.json", test_metrics)
-    else:  # no longer the model's: keep no stale figures beside it
-        (run / "metrics.json").unlink(missing_ok=True)
-    artifacts.plot_curves(run, cbs.rows, f"{model_name} on {cfg.data}", best=cbs.checkpoint.best,
-                          test_metrics=test_metrics)
-    warnings = cbs.checkpoint.warnings
-    fields = dict(epochs_completed=len(cbs.rows), seconds=round(seconds, 2), test_metrics=test_metrics,
-                  best_epoch=cbs.checkpoint.best)
-    if warnings:
-        fields["warnings"] = warnings
-    if cbs.guard.tripped is not None:
-        fields["nan_at"] = {"epoch": cbs.guard.tripped[0] + 1, "batch": cbs.guard.tripped[1] + 1}
-    if not finite:
-        fields["model_written"] = False
-    faults.point("train.end.record")
-    record.end(status, **fields)
-    for w in warnings:
-        log(f"warning: {w}")
