@@ -14,6 +14,7 @@ from archspec.layers.lrn import LocalResponseNormalization
 from archspec.layers.shortcut import ZeroPadShortcut
 from archspec.layers.stochastic_pooling import StochasticPooling2D
 from archspec.layers.tiled_conv import TiledConv2D
+from archspec.layers import applications, math, recurrent, tables
 
 __all__ = [
     "FixedFilter2D",
@@ -24,3 +25,7 @@ __all__ = [
     "TiledConv2D",
     "ZeroPadShortcut",
 ]
+# the layers of the family modules (each lists its own in __all__), importable from here too
+for _family in (applications, math, recurrent, tables):
+    globals().update({_name: getattr(_family, _name) for _name in _family.__all__})
+    __all__ += _family.__all__

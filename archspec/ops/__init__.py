@@ -58,10 +58,10 @@ def _standard_ops() -> list[OpDef]:
 @lru_cache(maxsize=1)
 def registry() -> Registry:
     """The process-wide registry: Keras layers, archspec's layers, then user registrations."""
-    from archspec.ops.rules import custom
+    from archspec.ops.rules import LAYER_OPS
 
     reg = Registry()
-    for op in (*_standard_ops(), *custom.OPS):
+    for op in (*_standard_ops(), *LAYER_OPS):
         reg.add(op)
     return reg
 

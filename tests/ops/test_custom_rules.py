@@ -15,6 +15,7 @@ import pytest  # noqa: E402
 
 import archspec.layers  # noqa: E402
 from archspec.ops.rules import custom as custom_rules  # noqa: E402
+from archspec.ops.rules import LAYER_OPS  # noqa: E402
 from archspec.ops.base import NoRule, ShapeError  # noqa: E402
 from archspec.ops.opdef import BASE_ARGS  # noqa: E402
 from archspec.layers.fixed_filter import KERNELS  # noqa: E402
@@ -53,7 +54,7 @@ CONFIGS = [
 
 
 #: op name -> its definition in archspec.ops.rules.custom
-OPS = {op.name: op for op in custom_rules.OPS}
+OPS = {op.name: op for op in LAYER_OPS}  # archspec.layers' ops, every family module's
 RULES = {name: op.rule for name, op in OPS.items()}
 
 
@@ -165,7 +166,7 @@ def test_full_conv_channels_first_falls_back_to_keras():
 
 # --------------------------------------------------------------------------- the op definitions
 def test_one_definition_per_layer():
-    assert len(OPS) == len(custom_rules.OPS)
+    assert len(OPS) == len(LAYER_OPS)
     assert sorted(op.cls for op in OPS.values()) == sorted(archspec.layers.__all__)
     assert all(op.rule is not None and op.module == "archspec.layers" for op in OPS.values())
 

@@ -40,6 +40,11 @@ SMALL = {
 # built, compared layer by layer with the analyzer and with keras.applications in
 # test_keras_apps.py: not built a second time here
 KERAS_APPS_TWINS = {"resnet101", "resnet152"}
+# the keras.applications families (#17.5): each built at its smallest and compared with
+# keras.applications in its own tests/zoo/test_apps_*.py, so not built here at full size
+KERAS_APPS_TWINS |= {"densenet", "resnet_v2", "xception", "inception_v3", "mobilenet", "mobilenet_v2",
+                     "mobilenet_v3", "efficientnet", "efficientnet_v2", "inception_resnet_v2",
+                     "nasnet", "regnet", "convnext"}
 
 
 def _weights(weights) -> int:
