@@ -38,6 +38,7 @@ def build(spec: Spec | str | Path, features=None, **params: Any):
     graph = spec.graph
     with deep_recursion(len(graph.nodes)):  # Keras walks the graph recursively (archspec/_recursion.py)
         tensors: dict[str, Any] = {}
+        layers: dict[str, Any] = {}  # name -> Keras layer, for the nodes that apply it again (`share:`)
         wanted = set(names or graph.outputs)
         for node in graph.nodes:
             if not wanted - tensors.keys():
@@ -47,7 +48,10 @@ def build(spec: Spec | str | Path, features=None, **params: Any):
                 continue
             op = get_op(node.op)
             try:
-                layer = op.keras_class()(name=node.name, **node.args)
+                if node.shares:
+                    layer = layers[node.shares]
+                else:
+                    layer = layers[node.name] = op.keras_class()(name=node.name, **node.args)
                 inputs = [tensors[i] for i in node.inputs]
                 tensors[node.name] = layer(inputs if op.multi_input else inputs[0])
             except SpecError:

@@ -58,6 +58,7 @@ class Node:
     result: Result
     fallback: bool = False  # analyzed by Keras (no pure-Python rule)
     scope: str = ""  # dotted path of the block calls it was made in, for grouping
+    shares: str | None = None  # the layer this node applies again (its weights; archspec/spec/sharing.py)
 
     @property
     def shape(self) -> tuple:

@@ -44,7 +44,15 @@ def assert_analyzer_equals_keras(spec, model) -> None:
     """Layer by layer: the analyzer's output shape and trainable / non-trainable counts are the
     built model's."""
     weights = lambda ws: int(sum(np.prod(w.shape) for w in ws))  # noqa: E731
+    applied: dict = {}  # a shared layer -> its applications so far (`share:`)
     for node in spec.graph.nodes:
+        if node.shares:  # an application of a shared layer: no parameters of its own
+            layer = model.get_layer(node.shares)
+            applied[node.shares] = applied.get(node.shares, 1) + 1
+            out = layer._inbound_nodes[applied[node.shares] - 1].output_tensors[0]
+            assert tuple(node.shape) == tuple(out.shape[1:]), f"{node.name} ({node.op})"
+            assert (node.result.params, node.result.non_trainable) == (0, 0), node.name
+            continue
         layer = model.get_layer(node.name)
         assert tuple(node.shape) == tuple(layer.output.shape[1:]), f"{node.name} ({node.op})"
         if node.op != "input":

@@ -30,6 +30,7 @@ class LayerRow:
     source: str
     inputs: list
     fallback: bool = False
+    shares: str | None = None  # the layer this row applies again, with its weights (`share:`)
 
 
 @dataclass
@@ -103,6 +104,15 @@ class Analysis:
         return any(r.activation_bytes is None for r in self.layers)
 
     @property
+    def shared_layers(self) -> dict[str, int]:
+        """Each layer applied more than once (``share:``) and how many times it is applied."""
+        counts: dict[str, int] = {}
+        for r in self.layers:
+            if r.shares:
+                counts[r.shares] = counts.get(r.shares, 1) + 1
+        return counts
+
+    @property
     def fallback_layers(self) -> list[str]:
         return [r.name for r in self.layers if r.fallback]
 
@@ -132,6 +142,7 @@ class Analysis:
                     "receptive_field": _rf_json(r.receptive_field),
                     "activation_bytes": r.activation_bytes,
                     "analyzed_by": "keras" if r.fallback else "archspec",
+                    "shares": r.shares,
                     "source": r.source,
                 }
                 for r in self.layers
@@ -228,6 +239,7 @@ def analyze_graph(graph: Graph, *, limits: bool = True, features=None) -> Analys
                 source=f"{node.loc.file}:{node.loc.line}:{node.loc.col}",
                 inputs=list(node.inputs),
                 fallback=node.fallback,
+                shares=node.shares,
             )
         )
     return analysis

@@ -58,8 +58,9 @@ def frozen_by_train(spec, analysis) -> dict | None:
     cfg = TrainConfig.from_sources(spec.train)
     if not cfg.freeze and not cfg.freeze_bn:
         return None
-    check(cfg, [r.name for r in analysis.layers])  # a glob matching nothing: the located error train gives
-    rows = [r for r in analysis.layers
+    layers = [r for r in analysis.layers if not r.shares]  # Keras' layers: no application of a shared one
+    check(cfg, [r.name for r in layers])  # a glob matching nothing: the located error train gives
+    rows = [r for r in layers
             if matches(r.name, cfg.freeze) or (cfg.freeze_bn and r.op == "batch_normalization")]
     return {"globs": list(cfg.freeze), "freeze_bn": cfg.freeze_bn, "layers": [r.name for r in rows],
             "params": sum(r.params or 0 for r in rows),

@@ -40,7 +40,7 @@ ARG_ALIASES = {
 }
 
 #: Keys a layer step may carry besides the layer's own arguments.
-STEP_KEYS = ("from", "as", "when")
+STEP_KEYS = ("from", "as", "when", "share")
 
 
 def _standard_ops() -> list[OpDef]:

@@ -19,8 +19,12 @@ def resolved_yaml(spec) -> str:
         doc["inputs"] = {n.name: _plain(n.args) for n in inputs}
     body = []
     prev = graph.inputs[0] if graph.inputs else None
+    shared = {n.shares for n in graph.layers if n.shares}
     for node in graph.layers:
-        args = {"name": node.name, **_plain(node.args)}
+        # an application of a shared layer: `share:` the layer's name, named after it on reload
+        args = {**({} if node.shares else {"name": node.name}), **_plain(node.args)}
+        if node.shares or node.name in shared:
+            args["share"] = node.shares or node.name
         if node.inputs != [prev]:
             args["from"] = node.inputs[0] if len(node.inputs) == 1 else list(node.inputs)
         body.append({node.op: args})

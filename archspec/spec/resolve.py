@@ -32,6 +32,7 @@ from archspec.spec.load import YDict, loc_of
 from archspec.spec.blocks import call_block
 from archspec.spec.constructs import CONSTRUCTS
 from archspec.spec.context import Ctx, Refs
+from archspec.spec.sharing import Shares
 from archspec.spec.space import Chooser, default_chooser, is_space, parse_space
 
 MAX_NODES = 20_000
@@ -63,6 +64,7 @@ class Resolver:
         self.layer_locs: dict[str, Loc] = {}
         self.spaces: list = []
         self.calls = 0  # block calls so far, for unique scope labels
+        self.shares = Shares()  # `share:` keys and the application being resolved
 
     # ------------------------------------------------------------------ entry point
     def run(self) -> Resolved:
@@ -245,18 +247,28 @@ class Resolver:
         if not isinstance(kind, str):
             raise SpecError("a step's key must be a name", loc, received=kind)
         if kind in CONSTRUCTS:
-            out = CONSTRUCTS[kind](self, raw, ctx, loc, path)
+            resolve = lambda: CONSTRUCTS[kind](self, raw, ctx, loc, path)  # noqa: E731
         elif kind in self.doc.blocks:
-            out = call_block(self, kind, raw, ctx, loc, path)
+            resolve = lambda: call_block(self, kind, raw, ctx, loc, path)  # noqa: E731
         else:
             op = get_op(kind)
             if op is None:
                 known = list(self.doc.blocks) + list(CONSTRUCTS) + registry().spellings()
                 raise SpecError(f"unknown layer or block `{kind}`", loc, received=kind,
                                 hint=did_you_mean(kind, known) or "see `archspec ops` for the layers")
-            out = self.layer(op, raw, ctx, loc, path)
+            resolve = lambda: self.layer(op, raw, ctx, loc, path)  # noqa: E731
+        out = self.shares.step(self._share_key(raw, ctx, path), loc, self.graph, resolve)
         self._bind_as(raw, out, ctx, path)
         return out
+
+    def _share_key(self, raw: dict, ctx: Ctx, path: str) -> str | None:
+        if "share" not in raw:
+            return None
+        key = self.value(raw["share"], ctx.vars, raw, "share", f"{path}.share")
+        if not isinstance(key, str) or not key:
+            raise SpecError("`share` must be a name (the steps with the same name share their weights)",
+                            loc_of(raw, "share", f"{path}.share"), received=key)
+        return key
 
     def _bind_as(self, raw: dict, node: str, ctx: Ctx, path: str) -> None:
         if "as" not in raw:
@@ -333,7 +345,8 @@ class Resolver:
     def add_layer(self, op: Op, args: dict, inputs: list[str], name: Any, loc: Loc, ctx: Ctx,
                   arg_locs: dict | None = None) -> str:
         if name is None:
-            name = self._auto_name(op.name)
+            # an application of a shared layer is named after it (`conv2d:2`): no automatic name
+            name = self._auto_name(op.name) if self.shares.current is None else None
         elif not isinstance(name, str) or not name or "/" in name:
             raise SpecError("a layer `name` must be a non-empty string without `/`", loc, received=name)
         shapes = [self.graph[i].shape for i in inputs]
@@ -343,6 +356,8 @@ class Resolver:
         if not op.multi_input and len(inputs) > 1:
             raise SpecError(f"`{op.cls}` takes one input, got {len(inputs)} in `from`", loc,
                             received=inputs)
+        # an application of a shared layer (archspec/spec/sharing.py): the layer it applies
+        root = self.shares.next_layer(self.graph, op.name, op.cls, args, loc) if self.shares.current else None
         try:
             result, fallback = analyze_node(op, args, shapes, loc, arg_locs)
         except SpecError as err:
@@ -351,7 +366,10 @@ class Resolver:
                 err.hint = f"to use the parameter `{value}`, write `${value}`"
                 err.args = (err.format(),)
             raise
-        return self._add_node(name, op.name, args, inputs, loc, result, ctx, fallback)
+        if root is not None:
+            name, result = self.shares.apply(self.graph, root, shapes, result, loc)
+        return self._add_node(name, op.name, args, inputs, loc, result, ctx, fallback,
+                              root.name if root is not None else None)
 
     def _auto_name(self, base: str) -> str:
         while True:
@@ -362,7 +380,7 @@ class Resolver:
                 return name
 
     def _add_node(self, name: str, op: str, args: dict, inputs: list[str], loc: Loc,
-                  result: Result, ctx: Ctx, fallback: bool = False) -> str:
+                  result: Result, ctx: Ctx, fallback: bool = False, shares: str | None = None) -> str:
         if name in self.graph:
             first = self.layer_locs.get(name)
             raise SpecError(f"duplicate layer name `{name}`", loc, received=name,
@@ -372,7 +390,7 @@ class Resolver:
             raise SpecError(f"the model has more than {MAX_NODES:,} layers", loc,
                             hint="check `repeat: times` and recursive blocks")
         self.layer_locs[name] = loc
-        self.graph.add(Node(name, op, args, list(inputs), loc, result, fallback, ctx.scope))
+        self.graph.add(Node(name, op, args, list(inputs), loc, result, fallback, ctx.scope, shares))
         return name
 
     # ------------------------------------------------------------------ constructs

@@ -33,7 +33,9 @@ def _closed(properties: dict, *, required: list | None = None, description: str 
 def _step_keys() -> dict:
     return {"from": {"description": "input reference(s); default: the previous step"},
             "as": {"type": "string", "description": "a reference name for this step's output"},
-            "when": {"description": "skip the step when false"}}
+            "when": {"description": "skip the step when false"},
+            "share": {"type": "string", "description": "steps with the same `share` name apply one set "
+                      "of weights: the first makes the layers, the others apply them again"}}
 
 
 def _constructs() -> dict:

@@ -98,7 +98,7 @@ def fit(spec: Spec | str | Path, *, output: str | Path | None = None, overrides:
     preloaded = preflight(cfg, spec.input_shapes[0], outputs[-1] if outputs else None, spec.name, suggest)
     from archspec.train.finetune import check as check_finetune
 
-    check_finetune(cfg, [n.name for n in spec.graph.layers])  # freeze/lr_groups globs, before TensorFlow
+    check_finetune(cfg, [n.name for n in spec.graph.layers if not n.shares])  # freeze/lr_groups globs, before TensorFlow
     if weights is None and spec.init:  # the spec's init: {weights: PATH, strict, adapt_input}
         weights, weights_strict = spec.init["path"], spec.init.get("strict", False)
         adapt_input = spec.init.get("adapt_input", False)
