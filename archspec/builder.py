@@ -48,12 +48,14 @@ def build(spec: Spec | str | Path, features=None, **params: Any):
                 continue
             op = get_op(node.op)
             try:
+                made = {k: v for k, v in node.args.items() if k not in op.call_args}
                 if node.shares:
                     layer = layers[node.shares]
                 else:
-                    layer = layers[node.name] = op.keras_class()(name=node.name, **node.args)
+                    layer = layers[node.name] = op.keras_class()(name=node.name, **made)
                 inputs = [tensors[i] for i in node.inputs]
-                tensors[node.name] = layer(inputs if op.multi_input else inputs[0])
+                call = {k: v for k, v in node.args.items() if k in op.call_args}
+                tensors[node.name] = layer(inputs if op.multi_input else inputs[0], **call)
             except SpecError:
                 raise
             except (TypeError, ValueError) as exc:

@@ -57,6 +57,7 @@ class OpDef:
     multi_input: bool = False  # called on a list of tensors (merges)
     aliases: tuple = ()  # extra op-name spellings, e.g. ("bn", "batchnorm")
     factory: Any = field(default=None, compare=False)  # the class itself, for user layers
+    call_args: tuple = ()  # arguments of the layer's call, not its constructor (e.g. `reverse`)
 
     def spellings(self) -> tuple:
         """Every name a spec may use for this op (lookups are also case-insensitive)."""
@@ -74,12 +75,13 @@ Op = OpDef
 
 
 def keras_op(cls: str, *, rule: Rule | None = None, multi_input: bool = False,
-             aliases: tuple = ()) -> OpDef:
+             aliases: tuple = (), call_args: tuple = ()) -> OpDef:
     """The hand-written facts of the standard Keras layer ``cls`` (its canonical class name);
     the registry adds its arguments from Keras' catalog, and serves Keras' other names of the
-    class (``MaxPool2D`` for ``MaxPooling2D``) with the same facts."""
+    class (``MaxPool2D`` for ``MaxPooling2D``) with the same facts. ``call_args``: arguments of
+    the layer's call that a spec may give (``reverse`` of ReversibleEmbedding), boolean."""
     return OpDef(snake_case(cls), cls, "keras.layers", rule=rule, multi_input=multi_input,
-                 aliases=tuple(aliases))
+                 aliases=tuple(aliases), call_args=tuple(call_args))
 
 
 def with_catalog(facts: OpDef | None, cls: str, info: dict) -> OpDef:
@@ -89,8 +91,8 @@ def with_catalog(facts: OpDef | None, cls: str, info: dict) -> OpDef:
     facts = facts or keras_op(cls)
     if facts.cls != cls:
         facts = replace(facts, name=snake_case(cls), cls=cls, aliases=())
-    return replace(facts, args=tuple(info["args"]), required=tuple(info["required"]),
-                   bools=tuple(info.get("bools", ())))
+    return replace(facts, args=tuple(info["args"]) + facts.call_args, required=tuple(info["required"]),
+                   bools=tuple(info.get("bools", ())) + facts.call_args)
 
 
 class Registry:

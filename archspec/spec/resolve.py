@@ -357,7 +357,8 @@ class Resolver:
             raise SpecError(f"`{op.cls}` takes one input, got {len(inputs)} in `from`", loc,
                             received=inputs)
         # an application of a shared layer (archspec/spec/sharing.py): the layer it applies
-        root = self.shares.next_layer(self.graph, op.name, op.cls, args, loc) if self.shares.current else None
+        root = (self.shares.next_layer(self.graph, op.name, op.cls, args, loc, op.call_args)
+                if self.shares.current else None)
         try:
             result, fallback = analyze_node(op, args, shapes, loc, arg_locs)
         except SpecError as err:

@@ -77,9 +77,12 @@ class Shares:
                      "`repeat` values that differ between the two)")
         return out
 
-    def next_layer(self, graph: Graph, op_name: str, cls: str, args: dict, loc: Loc) -> Node:
+    def next_layer(self, graph: Graph, op_name: str, cls: str, args: dict, loc: Loc,
+                   call_args: tuple = ()) -> Node:
         """For a layer about to be made inside an application: the layer it applies again (the
-        root of the sharing); refuses another op or other arguments than the first use's."""
+        root of the sharing); refuses another op or other arguments than the first use's (the
+        arguments of the layer's call, ``call_args``, may differ: ``reverse`` of a
+        ReversibleEmbedding)."""
         app = self.current
         if app.made >= len(app.owner.nodes):
             raise SpecError(f"`share: {app.key}`: this step makes more layers than its first use at "
@@ -87,7 +90,8 @@ class Shares:
         first: Node = graph[app.owner.nodes[app.made]]
         app.made += 1
         root: Node = graph[first.shares] if first.shares else first
-        if (op_name, args) != (first.op, first.args):
+        made = lambda a: {k: v for k, v in a.items() if k not in call_args}  # noqa: E731
+        if (op_name, made(args)) != (first.op, made(first.args)):
             raise SpecError(
                 f"`share: {app.key}`: this layer ({cls} {_args(args)}) is not the one it shares, "
                 f"`{first.name}` ({first.op} {_args(first.args)})", loc,

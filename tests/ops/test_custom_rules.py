@@ -178,7 +178,7 @@ def test_definition_matches_the_layer_class(name):
     assert snake_case(cls.__name__) == name
     params = inspect.signature(cls.__init__).parameters
     own = {p for p in params if p not in ("self", "kwargs")}
-    assert own <= set(op.args) and set(op.args) - own <= set(BASE_ARGS)
+    assert own <= set(op.args) and set(op.args) - own <= set(BASE_ARGS) | set(op.call_args)
     assert len(op.args) == len(set(op.args))
     assert list(op.required) == [p for p in params if p in own and params[p].default is inspect.Parameter.empty]
     assert keras.saving.get_registered_object(f"archspec>{cls.__name__}") is cls

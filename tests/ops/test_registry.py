@@ -71,9 +71,10 @@ def test_registry_serves_the_op_entries():
     for cls, info in layers.items():
         op = get_op(cls)
         assert (op.cls, op.module) == (cls, "keras.layers")
-        assert (op.args, op.required, op.bools) == (tuple(info["args"]), tuple(info["required"]),
-                                                    tuple(info.get("bools", ())))
         entry = facts.get(info["class"])
+        calls = entry.call_args if entry else ()  # the layer's call arguments a spec may give
+        assert (op.args, op.required, op.bools) == (tuple(info["args"]) + calls, tuple(info["required"]),
+                                                    tuple(info.get("bools", ())) + calls)
         if entry is None:
             assert op.rule is None and not op.multi_input, cls
             continue

@@ -225,3 +225,39 @@ def test_summary_shows_the_sharing(tmp_path):
     layers = {r["name"]: r for r in json.loads(js.stdout)["layers"]}
     assert layers["dense:2"]["shares"] == "dense" and layers["dense:2"]["params"] == 0
     assert layers["dense"]["shares"] is None and layers["dense"]["params"] == 808
+
+
+TIED = """
+    name: tied_lm
+    input: {shape: [5], dtype: int32}
+    body:
+      - reversible_embedding: {input_dim: 30, output_dim: 6, share: tokens}
+      - dense: {units: 6, activation: tanh}
+      - reversible_embedding: {input_dim: 30, output_dim: 6, reverse: true, share: tokens}
+"""
+
+
+def test_tied_embeddings_one_matrix_for_input_and_output(keras):
+    s = spec(TIED)
+    assert [n.name for n in s.graph.layers] == ["reversible_embedding", "dense", "reversible_embedding:2"]
+    assert s.output_shapes == [(5, 30)]
+    assert s.analyze().total_params == 30 * 6 + (6 * 6 + 6)  # the matrix once
+    assert s.analyze()["reversible_embedding:2"].macs == 5 * 6 * 30
+    keras.backend.clear_session()
+    model = archspec.build(s)
+    assert model.count_params() == 30 * 6 + 42
+    assert_analyzer_equals_keras(s, model)
+    ids = np.random.default_rng(3).integers(0, 30, size=(2, 5)).astype("int32")
+    hidden = keras.Model(model.inputs, model.get_layer("dense").output)(ids)
+    matrix = np.asarray(model.get_layer("reversible_embedding").embeddings)
+    np.testing.assert_allclose(np.asarray(model(ids)), np.asarray(hidden) @ matrix.T, rtol=1e-5, atol=1e-6)
+    assert archspec.loads(resolved_yaml(s)).analyze().total_params == 222
+    keras.backend.clear_session()
+
+
+def test_reverse_needs_the_embedding_width_and_a_bool():
+    with pytest.raises(SpecError, match=r"with `reverse: true` the input's last axis must be "
+                                        r"`output_dim` \(6\): got \(batch, 5, 7\)"):
+        spec(TIED.replace("units: 6", "units: 7"))
+    with pytest.raises(SpecError, match=r"reverse"):
+        spec(TIED.replace("reverse: true", "reverse: 3"))
