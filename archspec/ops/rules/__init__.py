@@ -18,12 +18,12 @@ analyzed here; other data formats fall back to Keras (:class:`NoRule`).
 from __future__ import annotations
 
 from archspec.ops.rules import (
-    applications, conv, custom, dense, math, merge, pooling, recurrent, reshaping, tables,
+    applications, conv, custom, dense, embedding, math, merge, pooling, recurrent, reshaping, tables,
 )
 
 #: The hand-written facts of the standard Keras layers, one entry per class.
 OPS = [*conv.OPS, *pooling.OPS, *dense.OPS, *merge.OPS, *reshaping.OPS, *math.OPS, *recurrent.OPS,
-       *tables.OPS, *applications.OPS]
+       *tables.OPS, *applications.OPS, *embedding.OPS]
 
 #: archspec's own layers (:mod:`archspec.layers`), one full OpDef each.
 LAYER_OPS = [*custom.OPS, *math.LAYER_OPS, *recurrent.LAYER_OPS, *tables.LAYER_OPS,

@@ -169,10 +169,12 @@ _WEIGHTS = ("activation", "use_bias", "kernel_initializer", "bias_initializer",
             "kernel_regularizer", "bias_regularizer", "kernel_constraint", "bias_constraint")
 
 
-def layer_op(cls: str, rule: Rule, args: tuple, required: tuple = (), aliases: tuple = ()) -> OpDef:
-    """The op of ``archspec.layers.<cls>``: its own arguments, then those of every Keras layer."""
-    return OpDef(snake_case(cls), cls, "archspec.layers", args=(*args, *BASE_ARGS), required=required,
-                 rule=rule, aliases=aliases)
+def layer_op(cls: str, rule: Rule, args: tuple, required: tuple = (), aliases: tuple = (),
+             call_args: tuple = (), bools: tuple = ()) -> OpDef:
+    """The op of ``archspec.layers.<cls>``: its own arguments, then those of every Keras layer;
+    ``call_args`` are given to the layer's call (``reverse``), not to its constructor."""
+    return OpDef(snake_case(cls), cls, "archspec.layers", args=(*args, *call_args, *BASE_ARGS),
+                 required=required, rule=rule, aliases=aliases, call_args=call_args, bools=bools)
 
 
 OPS = [
