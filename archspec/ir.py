@@ -17,8 +17,8 @@ Shape = tuple  # tuple[int | None, ...], without the batch dimension
 
 def format_shape(shape: Shape, batch: str = "None") -> str:
     """A shape without its batch axis, written with it as Keras prints it: ``(None, 28, 28, 6)``
-    (``batch="batch"`` for messages: ``(batch, 28, 28, 6)``)."""
-    return "(" + ", ".join([batch] + ["None" if v is None else str(v) for v in shape]) + ")"
+    (``batch="batch"`` for messages: ``(batch, 28, 28, 6)``); a scalar per sample is ``(None,)``."""
+    return "(" + ", ".join([batch] + ["None" if v is None else str(v) for v in shape]) + ("," if not shape else "") + ")"
 
 
 @dataclass
