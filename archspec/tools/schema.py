@@ -51,6 +51,11 @@ def _constructs() -> dict:
                              "merge": _ANY, "activation": _ANY, "name": _ANY,
                              "projection": {"type": "object"}, **keys}, required=["body"],
                             description="body + shortcut, added, optional post-activation"),
+        # an op (`layer:`) or a construct (`body:`): every layer of the body runs on each time step
+        "time_distributed": {"anyOf": [
+            {"$ref": "#/$defs/op.time_distributed"},
+            _closed({"body": _steps(), **keys}, required=["body"],
+                    description="a body whose every layer runs on each time step")]},
     }
 
 
