@@ -70,9 +70,16 @@ def format_table(analysis: Analysis, *, show_source: bool = False, size_hint: st
     if analysis.macs_depend_on_input_size or analysis.memory_depends_on_input_size:
         out.append(f"Hint: {size_hint or _VARIABLE_HINT}")
     if analysis.fallback_layers:
-        out.append("* analyzed by Keras (no archspec rule; MACs unknown): "
+        n = len(analysis.fallback_layers)
+        out.append(f"* analyzed by Keras ({n} layer{'s' if n > 1 else ''} without an archspec rule: "
+                   f"TensorFlow was imported for {'them' if n > 1 else 'it'}; MACs unknown): "
                    + ", ".join(analysis.fallback_layers[:10])
-                   + (" ..." if len(analysis.fallback_layers) > 10 else ""))
+                   + (" ..." if n > 10 else ""))
+    shared = analysis.shared_layers
+    if shared:
+        listed = [f"{name} x{n}" for name, n in shared.items()]
+        out.append("Shared weights (`share:`, counted once; `<layer>:2` is its 2nd application): "
+                   + ", ".join(listed[:10]) + (" ..." if len(listed) > 10 else ""))
     if analysis.features:
         out += ["", *format_features(analysis.features)]
     return "\n".join(out)

@@ -9,9 +9,9 @@ from tests.conftest import ZOO
 def test_build_writes_a_keras_file(tmp_path, capsys, keras):
     out = tmp_path / "sub" / "lenet.keras"
     assert main(["build", str(ZOO / "lenet5.yaml"), "-o", str(out)]) == 0
-    assert "61,706 parameters" in capsys.readouterr().out
+    assert "60,806 parameters" in capsys.readouterr().out
     model = keras.saving.load_model(out)
-    assert model.count_params() == 61_706 and model.name == "lenet5"
+    assert model.count_params() == 60_806 and model.name == "lenet5"
     assert [p for p in out.parent.iterdir()] == [out]  # no temporary file left behind
 
 

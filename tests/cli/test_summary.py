@@ -11,7 +11,7 @@ from tests.conftest import ZOO
 def test_summary_table_says_macs(capsys):
     assert main(["summary", str(ZOO / "lenet5.yaml")]) == 0
     out = capsys.readouterr().out
-    assert "Total params: 61,706" in out
+    assert "Total params: 60,806" in out
     assert "MACs (multiply-accumulates)" in out
 
 

@@ -30,7 +30,7 @@ def elsewhere(tmp_path, monkeypatch) -> Path:
 def test_summary_of_a_name_says_it_is_the_zoos(elsewhere, capsys):
     assert main(["summary", "lenet5"]) == 0
     out, err = capsys.readouterr()
-    assert "61,706" in out
+    assert "60,806" in out
     assert err == f"using the zoo's lenet5 ({ZOO / 'lenet5.yaml'})\n"
 
 

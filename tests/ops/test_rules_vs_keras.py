@@ -499,10 +499,12 @@ def test_depthwise_separable_transposed_macs_by_hand():
 
 
 def test_lenet5_macs_by_hand():
-    # c1 28x28x6 (5x5x1), c3 10x10x16 (5x5x6), c5 1x1x120 (5x5x16), f6 120->84, out 84->10
-    by_hand = 28 * 28 * 6 * 25 + 10 * 10 * 16 * 25 * 6 + 120 * 25 * 16 + 120 * 84 + 84 * 10
-    assert by_hand == 416_520
+    # c1 28x28x6 (5x5x1), c3 10x10 (60 5x5 kernels: Table I), c5 1x1x120 (5x5x16), f6 120->84, out 84->10
+    by_hand = 28 * 28 * 6 * 25 + 10 * 10 * 25 * 60 + 120 * 25 * 16 + 120 * 84 + 84 * 10
+    assert by_hand == 326_520
     assert archspec.summary(ZOO / "lenet5.yaml").macs == by_hand
+    full = by_hand + 10 * 10 * 25 * (16 * 6 - 60)  # C3 fully connected
+    assert full == 416_520 and archspec.summary(ZOO / "lenet5.yaml", c3_table=False).macs == full
 
 
 def test_subtract_takes_exactly_two_inputs():

@@ -24,7 +24,7 @@ def test_head_change_reports_args_shape_params():
     assert [(c.name, c.kind) for c in d.changes] == [("predictions", "changed")]
     details = d.changes[0].details
     assert details[:3] == ["units: 10 -> 5", "shape (None, 10) -> (None, 5)", "params 850 -> 425 (-425)"]
-    assert "params: 61,706 -> 61,281 (-425)" in format_diff(d)
+    assert "params: 60,806 -> 60,381 (-425)" in format_diff(d)
 
 
 def test_specs_or_paths():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from archspec.ops.base import NoRule, Result, Shape, ShapeError, arg, prod, short
+from archspec.ops.base import NoRule, Result, Shape, ShapeError, arg, format_shape, prod, short
 from archspec.ops.opdef import keras_op
 from archspec.ops.rules._common import _bias, _macs, _one
 
@@ -72,6 +72,51 @@ def group_norm(args: dict, shapes: Sequence[Shape]) -> Result:
     return Result(tuple(shape), n * c)
 
 
+def _nested_shape(value) -> tuple:
+    """The shape of a number or a nested list of numbers (rectangular), as NumPy would see it."""
+    if isinstance(value, (list, tuple)):
+        inner = {_nested_shape(v) for v in value}
+        if len(inner) > 1:
+            raise ShapeError(f"a ragged list is not an array: {short(value)}")
+        return (len(value), *(inner.pop() if inner else ()))
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ShapeError(f"expected a number or a list of numbers, got {short(value)}")
+    return ()
+
+
+def normalization(args: dict, shapes: Sequence[Shape]) -> Result:
+    """Keras' Normalization (``preprocessing/normalization.py``): same shape. Without ``mean`` and
+    ``variance`` it holds non-trainable ``mean`` and ``variance`` weights over the kept ``axis``
+    sizes, and a scalar ``count`` (``adapt()`` sets them): ``2 * prod(kept sizes) + 1``; with
+    them, constants and no weights. ``axis=None`` keeps no axis (a scalar mean and variance)."""
+    shape = _one(shapes, None, "Normalization")
+    ndim = len(shape) + 1
+    axis = arg(args, "axis", -1)
+    axes = () if axis is None else (axis,) if not isinstance(axis, (list, tuple)) else tuple(axis)
+    if not all(isinstance(a, int) and not isinstance(a, bool) and -ndim <= a < ndim for a in axes):
+        raise ShapeError(f"invalid `axis` {short(axis)} for an input of rank {ndim} (with the batch axis): "
+                         f"integers from {-ndim} to {ndim - 1}, or null", arg="axis")
+    keep = sorted(a % ndim for a in axes)
+    if 0 in keep:
+        raise ShapeError("Normalization cannot keep the batch axis (its size is unknown)", arg="axis")
+    sizes = [shape[a - 1] for a in keep]
+    if None in sizes:
+        raise ShapeError(f"the kept `axis` {short(axis)} of Normalization must have a known size, got "
+                         f"input shape {format_shape(shape)}", arg="axis")
+    mean, variance = arg(args, "mean", None), arg(args, "variance", None)
+    if (mean is None) != (variance is None):
+        raise ShapeError("give both `mean` and `variance`, or neither (adapt() computes them)",
+                         arg="mean" if mean is not None else "variance")
+    if mean is None:
+        return Result(tuple(shape), 0, 2 * prod(sizes) + 1)
+    m, v = _nested_shape(mean), _nested_shape(variance)
+    if m != v:
+        raise ShapeError(f"`mean` and `variance` must have the same shape, got {m} and {v}", arg="variance")
+    if len(m) > len(keep) or any(a not in (1, b) for a, b in zip(reversed(m), reversed(sizes))):
+        raise ShapeError(f"`mean` of shape {m} does not fit the kept axis sizes {tuple(sizes)}", arg="mean")
+    return Result(tuple(shape))
+
+
 def prelu(args: dict, shapes: Sequence[Shape]) -> Result:
     shape = _one(shapes, None, "PReLU")
     shared = arg(args, "shared_axes", None) or []
@@ -122,6 +167,7 @@ OPS = [
     keras_op("LayerNormalization", rule=layer_norm),
     keras_op("GroupNormalization", rule=group_norm),
     keras_op("PReLU", rule=prelu),
+    keras_op("Normalization", rule=normalization),
     keras_op("Softmax", rule=along_axes),
     keras_op("UnitNormalization", rule=along_axes),
     keras_op("LeakyReLU", rule=same_shape, aliases=("leaky_relu",)),
