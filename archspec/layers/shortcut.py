@@ -5,6 +5,13 @@ identity mapping, with extra zero entries padded for increasing dimensions".
 The input is subsampled by ``strides`` (rows 0, s, 2s, ...: ceil(n / s) of them, the size of a
 "same" convolution with stride s) and its channels are zero-padded at the end up to ``filters``.
 No parameters. channels_last.
+
+The residual construct's ``shortcut: pad`` no longer makes this layer: it builds the same
+function from standard Keras layers (``MaxPooling2D(pool_size=1, strides=s)``, then
+``ZeroPadding2D`` with ``data_format="channels_first"`` on the channels, see
+:func:`archspec.spec.constructs._pad_shortcut`), so a CIFAR ResNet's ``.keras`` file reloads with
+plain Keras. The class stays for models saved before, and for specs that name the op
+``zero_pad_shortcut`` themselves.
 """
 
 from __future__ import annotations

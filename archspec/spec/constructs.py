@@ -13,6 +13,7 @@ from archspec.errors import Loc, SpecError, did_you_mean
 from archspec.ops import STEP_KEYS, Op, get_op
 from archspec.spec.context import Ctx, Refs
 from archspec.spec.load import loc_of
+from archspec.spec.wrap import time_distributed
 
 if TYPE_CHECKING:
     from archspec.spec.resolve import Resolver
@@ -125,11 +126,7 @@ def _shortcut(r: "Resolver", kind: Any, entry: str, body_out: str, raw: dict, na
         strides.append(max(1, math.ceil(a / b)))
     rank = len(src) - 1
     if kind == "pad":
-        op = get_op("zero_pad_shortcut")
-        if op is None:  # pragma: no cover (archspec.layers ships it)
-            raise SpecError("the `pad` shortcut layer is not available", loc)
-        return r.add_layer(op, {"filters": dst[-1], "strides": strides}, [entry],
-                              f"{name}_pad" if name else None, loc, ctx)
+        return _pad_shortcut(r, entry, src, dst, strides, name, ctx, loc)
     proj = r.value(raw.get("projection", {}), ctx.vars, raw, "projection", f"{path}.projection")
     if not isinstance(proj, dict):
         raise SpecError("`projection` must be a mapping", loc, received=proj)
@@ -149,5 +146,38 @@ def _shortcut(r: "Resolver", kind: Any, entry: str, body_out: str, raw: dict, na
                              f"{name}_proj_bn" if name else None, loc, ctx)
     return out
 
+def _pad_shortcut(r: "Resolver", entry: str, src: tuple, dst: tuple, strides: list, name: Any,
+                  ctx: Ctx, loc: Loc) -> str:
+    """Option A of the CIFAR ResNets (the identity, subsampled, its channels zero-padded at the
+    end), from standard Keras layers only, so that a saved model reloads with plain Keras:
 
-CONSTRUCTS = {"repeat": repeat, "branches": branches, "residual": residual}
+    - ``max_pooling{r}d`` with ``pool_size: 1`` and the shortcut's ``strides`` keeps rows 0, s,
+      2s, ...: ceil(n / s) of them (``X_pool``; none where every stride is 1);
+    - ``zero_padding{r}d`` with ``data_format: channels_first`` pads the *last* axes, and so the
+      channels of this channels_last tensor, with zeros at the end (``X_pad``; none where the
+      channel count is kept).
+
+    Exactly :class:`archspec.layers.ZeroPadShortcut` (tests/test_reload.py), no parameters, no
+    MACs; the receptive field is that of a 1x1 window with the shortcut's strides.
+    """
+    rank = len(src) - 1
+    if rank > 3:
+        raise SpecError("a `pad` shortcut needs 1D, 2D or 3D inputs", loc, received=f"{src} -> {dst}")
+    extra = dst[-1] - src[-1] if isinstance(dst[-1], int) and isinstance(src[-1], int) else None
+    if extra is None or extra < 0:
+        raise SpecError(f"a zero-padding shortcut can only add channels: the input has {src[-1]}, the "
+                        f"body gives {dst[-1]}", loc, received=f"{src} -> {dst}",
+                        hint="use a projection shortcut (`shortcut: projection`) to reduce channels")
+    out = entry
+    if any(s > 1 for s in strides):
+        out = r.add_layer(get_op(f"max_pooling{rank}d"), {"pool_size": 1, "strides": strides}, [out],
+                          f"{name}_pool" if name else None, loc, ctx)
+    if extra:
+        padding = [0, extra] if rank == 1 else [[0, 0]] * (rank - 1) + [[0, extra]]
+        out = r.add_layer(get_op(f"zero_padding{rank}d"), {"padding": padding, "data_format": "channels_first"},
+                          [out], f"{name}_pad" if name else None, loc, ctx)
+    return out
+
+
+CONSTRUCTS = {"repeat": repeat, "branches": branches, "residual": residual,
+              "time_distributed": time_distributed}

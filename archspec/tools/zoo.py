@@ -64,6 +64,46 @@ def zoo_rows(pattern: str = "*") -> list[ZooRow]:
     return rows
 
 
+def archspec_classes(spec) -> list[str]:
+    """The classes of archspec's own layers (:mod:`archspec.layers`) in the model ``spec`` (a
+    :class:`~archspec.spec.Spec`) builds, sorted. Where this is empty, the model is standard Keras
+    layers only and its ``.keras`` file reloads with plain Keras, without archspec; else it
+    reloads after ``import archspec`` (or with ``archspec.load_model``).
+
+    Imports Keras, to ask the classes: an archspec class that makes Keras' own layer (its
+    ``__new__`` returns one, as the wrappers ``Bidirectional`` and ``TimeDistributed`` do) counts
+    by the nested layers it wraps only."""
+    from archspec.ops import get_op
+    from archspec.ops.rules.recurrent import nested_op
+
+    found: set = set()
+
+    def visit(op, args: dict) -> None:
+        if op is None or op.module != "archspec.layers":
+            return
+        if "__new__" not in vars(op.keras_class()):
+            found.add(op.cls)
+        for key in ("layer", "backward_layer"):  # the nested ops of the wrappers
+            if args.get(key) is not None:
+                visit(*nested_op(args[key], key))
+
+    for node in spec.graph.layers:
+        visit(get_op(node.op), node.args)
+    return sorted(found)
+
+
+def needs_archspec(pattern: str = "*") -> dict[str, list[str]]:
+    """Zoo name -> :func:`archspec_classes`, for the zoo specs matching ``pattern`` (with their
+    default parameters) whose saved models need archspec to reload. Imports Keras."""
+    needs = {name: archspec_classes(load(ZOO / f"{name}.yaml")) for name in list_models(pattern)}
+    return {name: classes for name, classes in needs.items() if classes}
+
+
+def format_needs_archspec(needs: dict[str, list[str]]) -> str:
+    """The list of docs/tutorial.md: one line per spec of :func:`needs_archspec`."""
+    return "\n".join(f"- `{name}`: {', '.join(classes)}" for name, classes in needs.items())
+
+
 def format_zoo(rows: list[ZooRow], *, markdown: bool = False) -> str:
     """One line per spec, or (``markdown``) the table of docs/zoo.md."""
     if not markdown:

@@ -277,8 +277,9 @@ def test_pad_shortcut_is_identity_when_the_shape_is_kept():
               shortcut: pad
               body: [conv2d: {filters: 32, kernel_size: 3, strides: 2, padding: same}]
     """)
-    assert names(s) == ["conv2d", "same_add", "conv2d_1", "down_pad", "down_add"]
-    assert s.graph["down_pad"].args == {"filters": 32, "strides": [2, 2]}
+    assert names(s) == ["conv2d", "same_add", "conv2d_1", "down_pool", "down_pad", "down_add"]
+    assert s.graph["down_pool"].args == {"pool_size": 1, "strides": [2, 2]}  # standard Keras layers
+    assert s.graph["down_pad"].args == {"padding": [[0, 0], [0, 16]], "data_format": "channels_first"}
     assert s.graph["down_pad"].result.params == 0 and s.output_shapes == [(4, 4, 32)]
 
 

@@ -182,8 +182,8 @@ def test_cifar_resnet_option_a_has_no_shortcut_parameters_and_option_b_more():
     a = archspec.summary(ZOO / "resnet_cifar.yaml")  # n=3: ResNet-20, option A
     b = archspec.summary(ZOO / "resnet_cifar.yaml", shortcut="projection")
     assert a.trainable_params == 269_722 and a.non_trainable_params == 1_376
-    pads = [r for r in a.layers if r.op == "zero_pad_shortcut"]
-    assert len(pads) == 2 and all(r.params == 0 for r in pads)
+    pads = [r for r in a.layers if r.op in ("max_pooling2d", "zero_padding2d")]  # option A: standard layers
+    assert len(pads) == 4 and all(r.params == 0 and r.macs == 0 for r in pads)
     # option B: two 1x1 projections 16->32 and 32->64, each with a batch-norm
     assert b.trainable_params - a.trainable_params == 16 * 32 + 2 * 32 + 32 * 64 + 2 * 64 == 2_752
     assert b.trainable_params == 272_474
@@ -199,7 +199,7 @@ def test_plain_twins_have_the_resnet_layers_minus_shortcuts(n):
     for op in ("conv2d", "batch_normalization", "dense"):
         assert len(ops(res, op)) == len(ops(plain, op))
     assert ops(plain, "add") == [] and len(ops(res, "add")) == 3 * n
-    shortcuts = len(ops(res, "add")) + len(ops(res, "zero_pad_shortcut"))
+    shortcuts = len(ops(res, "add")) + len(ops(res, "max_pooling2d")) + len(ops(res, "zero_padding2d"))
     assert len(res.graph.layers) - shortcuts == len(plain.graph.layers)
     assert res.analyze().total_params == plain.analyze().total_params  # option A adds nothing
     twin = archspec.load(ZOO / f"plain{6 * n + 2}.yaml")

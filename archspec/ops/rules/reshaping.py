@@ -81,11 +81,17 @@ def _non_negative(pairs: tuple, value, name: str) -> tuple:
 
 def zero_padding(rank: int):
     def rule(args: dict, shapes: Sequence[Shape]) -> Result:
-        _channels_last(args)
+        # channels_first pads the last `rank` axes: on a channels_last tensor, the channels too
+        # (the `pad` shortcut's zero channels, archspec/spec/constructs.py); the receptive field
+        # passes through either way
+        first = args.get("data_format") == "channels_first"
+        if not first:
+            _channels_last(args)
         shape = _one(shapes, rank + 1, f"ZeroPadding{rank}D")
         pads = _pad_pairs(args.get("padding"), rank, "padding", 1)
-        spatial = tuple(None if n is None else n + a + b for n, (a, b) in zip(shape[:-1], pads))
-        return Result(spatial + (shape[-1],))
+        lead, padded = (shape[:1], shape[1:]) if first else ((), shape[:-1])
+        grown = tuple(None if n is None else n + a + b for n, (a, b) in zip(padded, pads))
+        return Result(lead + grown if first else grown + (shape[-1],))
 
     return rule
 
