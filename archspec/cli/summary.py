@@ -50,11 +50,11 @@ def frozen_by_train(spec, analysis) -> dict | None:
     """The layers the spec's ``train: {freeze, freeze_bn}`` freezes (TensorFlow-free, as the
     training run will: :mod:`archspec.train.finetune`), their parameters, and how many of those
     are trainable otherwise; None without either setting."""
+    if not spec.train:
+        return None
     from archspec.train.config import TrainConfig
     from archspec.train.finetune import check, matches
 
-    if not spec.train:
-        return None
     cfg = TrainConfig.from_sources(spec.train)
     if not cfg.freeze and not cfg.freeze_bn:
         return None

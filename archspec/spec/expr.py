@@ -20,6 +20,7 @@ import ast
 import math
 import operator
 import re
+from functools import lru_cache
 from typing import Any, Mapping
 
 from archspec.errors import Loc, SpecError, did_you_mean
@@ -115,6 +116,16 @@ def evaluate(source: str, scope: Mapping[str, Any], loc: Loc | None = None) -> A
     """Evaluate one expression (the text inside ``${...}``) in ``scope``."""
     if len(source) > MAX_EXPR_CHARS:
         raise SpecError("the expression is too long", loc, received=source[:80] + "...")
+    checked = _checked(source.strip())
+    if checked is not None:  # parsed and checked before: only its names depend on the scope
+        body, names = checked
+        for name in names:
+            if name not in scope and name not in FUNCTIONS:
+                _lookup(name, scope, loc, source)
+        try:
+            return _Evaluator(scope, loc, source).visit(body)
+        except RecursionError:
+            raise SpecError("the expression is nested too deep", loc, received=source[:80]) from None
     try:
         tree = ast.parse(source.strip(), mode="eval")
     except (RecursionError, MemoryError):
@@ -132,6 +143,27 @@ def evaluate(source: str, scope: Mapping[str, Any], loc: Loc | None = None) -> A
         return evaluator.visit(tree.body)
     except RecursionError:
         raise SpecError("the expression is nested too deep", loc, received=source[:80]) from None
+
+
+class _EveryName(dict):
+    """A scope that has every name: checking a tree against it checks its syntax alone."""
+
+    def __contains__(self, name) -> bool:
+        return True
+
+
+@lru_cache(maxsize=4096)
+def _checked(source: str) -> tuple[ast.expr, tuple[str, ...]] | None:
+    """The tree of an expression whose syntax is allowed, and the names it reads (in the order
+    :meth:`_Evaluator.check_tree` checks them), parsed once per text: a repeated block evaluates
+    the same few expressions thousands of times. None for an expression with a mistake:
+    :func:`evaluate` then parses and checks it again, for the located error."""
+    try:
+        tree = ast.parse(source, mode="eval")
+        _Evaluator(_EveryName(), None, source).check_tree(tree.body)
+    except (SpecError, SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    return tree.body, tuple(node.id for node in ast.walk(tree.body) if isinstance(node, ast.Name))
 
 
 def _lookup(name: str, scope: Mapping[str, Any], loc: Loc | None, source: str) -> Any:

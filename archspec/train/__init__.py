@@ -11,8 +11,17 @@ Importing this package does not import TensorFlow; :func:`fit`, :func:`train` an
 
 from __future__ import annotations
 
-from archspec.train.config import TrainConfig
-from archspec.train.evaluate import evaluate_run
-from archspec.train.loop import RunResult, fit, train
+import importlib
 
 __all__ = ["TrainConfig", "RunResult", "fit", "train", "evaluate_run"]
+
+# where each export lives: imported on first use, so that `archspec.train.config` (read by
+# `summary` for a spec's train: section) does not pull in the loop, evaluation and artifacts
+_HOMES = {"TrainConfig": "config", "RunResult": "loop", "fit": "loop", "train": "loop",
+          "evaluate_run": "evaluate"}
+
+
+def __getattr__(name: str):
+    if name in _HOMES:
+        return getattr(importlib.import_module(f"archspec.train.{_HOMES[name]}"), name)
+    raise AttributeError(f"module 'archspec.train' has no attribute {name!r}")
