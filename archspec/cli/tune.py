@@ -1,6 +1,9 @@
 """``archspec tune``: search the ``{hp: ...}`` spaces of a spec with keras-tuner.
 
-    archspec tune SPEC --tuner random|bayesian|hyperband --max-trials N --objective val_accuracy
+    archspec tune SPEC --tuner random|bayesian|grid|hyperband --max-trials N --objective val_accuracy
+                  [--objective params:min|macs:min|memory:min|latency:min ...] [--pick knee|max:NAME[@COND]]
+                  [--prune median|asha [--prune-startup N] [--prune-warmup E] [--prune-min-epochs R]
+                  [--prune-reduction ETA]]
                   --directory DIR [--data sklearn:digits] [--max-params 1M] [--max-macs 50M]
                   [--max-memory 64MiB] [--max-epochs N] [--epochs N] [--seed S]
                   [--strategy mirrored[:N]] [--overwrite] [--no-model] [--set k=v ...]
@@ -55,13 +58,25 @@ def add_parsers(sub) -> None:
                         "(train.fit_input=resize, train.optimizer.momentum=0.9); repeatable")
     add_include_path_argument(p)
     p.add_argument("--tuner", choices=TUNERS, default="random", help="the search strategy (default: random)")
-    p.add_argument("--max-trials", type=int, default=10, help="random/bayesian: number of trials")
+    p.add_argument("--max-trials", type=int, default=10, help="random/bayesian/grid: number of trials")
     p.add_argument("--max-epochs", type=int, help="hyperband: epochs of the longest trial "
                    "(default: the spec's train.epochs)")
-    p.add_argument("--epochs", type=int, help="random/bayesian: epochs per trial "
+    p.add_argument("--epochs", type=int, help="random/bayesian/grid: epochs per trial "
                    "(default: the spec's train.epochs)")
-    p.add_argument("--objective", default="val_accuracy", help="the metric the search optimizes (default: "
-                   "val_accuracy; a loss or an error is minimized)")
+    p.add_argument("--objective", action="append", help="the metric the search optimizes (default: "
+                   "val_accuracy; a loss or an error is minimized; NAME:min|max to say); repeat it with costs "
+                   "(params:min, macs:min, memory:min, latency:min) to rank trials by all of them: the table "
+                   "marks the Pareto front, pareto/trial_ID.yaml freezes each of its trials")
+    p.add_argument("--pick", help="which trial best.yaml is: knee (default with several objectives), "
+                   "max:NAME or min:NAME, with conditions after @ (max:val_accuracy@params<100k,latency<2)")
+    p.add_argument("--prune", choices=("median", "asha"), help="random/bayesian/grid: stop a trial whose "
+                   "objective falls behind the median of completed trials at the same epoch (median), or "
+                   "outside the top 1/reduction at an ASHA rung (asha)")
+    p.add_argument("--prune-startup", type=int, help="completed trials before any pruning (default: 5)")
+    p.add_argument("--prune-warmup", type=int, help="epochs of each trial never pruned (default: 0)")
+    p.add_argument("--prune-min-epochs", type=int, help="asha: the epoch of the first rung (default: 1)")
+    p.add_argument("--prune-reduction", type=int, help="asha: rungs at min-epochs * reduction**k, the top "
+                   "1/reduction go on (default: 3)")
     p.add_argument("--directory", "-d", help="where the search lives (resumed when it exists)")
     p.add_argument("--data", help="a data source with arrays: sklearn:digits, npz:PATH, keras:mnist|fashion_mnist|"
                    "cifar10|cifar100 (default: the spec's train.data, else sklearn:digits)")
@@ -87,23 +102,32 @@ def cmd_tune(args) -> int:
         raise SpecError("`--directory` is required to tune", command_line("--directory"),
                         hint="the search is saved there and resumed from there")
     from archspec.tune import Budget, format_table, parse_size, search
+    from archspec.tune.prune import make_pruner
 
     params, train_sets = parse_sets(args.set)
     spec = load_spec(args, params=params)
     budget = Budget(parse_size(args.max_params, "max-params"), parse_size(args.max_macs, "max-macs"),
                     parse_size(args.max_memory, "max-memory"))
+    pruner = make_pruner(args.prune, startup_trials=args.prune_startup, warmup_epochs=args.prune_warmup,
+                         min_epochs=args.prune_min_epochs, reduction=args.prune_reduction)
+    objective = args.objective or ["val_accuracy"]
     result = search(spec, directory=args.directory, tuner=args.tuner, max_trials=args.max_trials,
                     max_epochs=args.max_epochs, epochs=args.epochs, budget=budget, data=args.data,
-                    strategy=args.strategy, objective=args.objective, seed=args.seed, overwrite=args.overwrite,
-                    write_model=not args.no_model, overrides=train_sets)
+                    strategy=args.strategy, objective=objective if len(objective) > 1 else objective[0],
+                    seed=args.seed, overwrite=args.overwrite, write_model=not args.no_model,
+                    overrides=train_sets, prune=pruner, pick=args.pick)
     if result.worker:
         print(f"worker {result.worker}: done", flush=True)
         return 0
     print(format_table(result.rows))
     if result.best:
         best = result.best
-        print(f"best: trial {best['trial_id']} {args.objective}={best['score']:.4f} "
-              f"({best['params']:,} params) in {result.seconds:.0f}s")
+        how = f", picked by --pick {result.pick}" if result.pick else ""
+        print(f"best: trial {best['trial_id']} {result.objective}={best['score']:.4f} "
+              f"({best['params']:,} params{how}) in {result.seconds:.0f}s")
+    if len(result.objectives) > 1:
+        print(f"Pareto front of {', '.join(str(o) for o in result.objectives)}: trials "
+              + ", ".join(str(r["trial_id"]) for r in result.front))
     print("wrote " + ", ".join(str(p) for p in result.paths.values()))
     return 0
 
@@ -119,10 +143,12 @@ def _summary(directory: Path) -> int:
     print(format_table(rows))
     done = sum(r["status"] == "completed" for r in rows)
     rejected = sum(r["rejected"] for r in rows)
+    pruned = sum(r["status"] == "pruned" for r in rows)
     failed = [r for r in rows if r["status"] == "failed" and not r["rejected"]]
     unreadable = [r["trial_id"] for r in rows if r["status"] == UNREADABLE]
-    other = len(rows) - done - rejected - len(failed) - len(unreadable)
+    other = len(rows) - done - rejected - pruned - len(failed) - len(unreadable)
     print(f"{len(rows)} trials: {done} completed, {rejected} rejected"
+          + (f", {pruned} pruned" if pruned else "")
           + (f", {len(failed)} failed" if failed else "") + f", {other} other"
           + (f", {len(unreadable)} unreadable" if unreadable else ""))
     if failed and failed[0].get("error"):

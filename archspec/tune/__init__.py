@@ -19,7 +19,9 @@ Pieces, each separate:
   (:func:`archspec.train.compile.compile_model`), so every ``train:`` option applies.
 - :class:`Budget`: ``max_params``, ``max_macs``, ``max_memory`` (activations + weights, bytes),
   checked on the analyzer's numbers before any Keras object is made.
-- :func:`make_tuner`: random / bayesian / hyperband tuners whose ``run_trial`` rejects
+- :class:`Pruner` (:mod:`archspec.tune.prune`): the median and ASHA rules that stop a trial
+  falling behind; :mod:`archspec.tune.pareto`: several objectives, the Pareto front, ``--pick``.
+- :func:`make_tuner`: random / bayesian / grid / hyperband tuners whose ``run_trial`` rejects
   over-budget trials (recorded with their reason, scored as the worst objective so the search
   does not count them as failures), free each trial's graphs (memory stays flat), and record
   parameters, MACs and timings next to keras-tuner's own trial files.
@@ -49,7 +51,8 @@ _EXPORTS = {
     "HyperModel": "hypermodel", "find_conditions": "hypermodel",
     "format_table": "results", "results_table": "results", "write_results": "results",
     "BayesianOptimization": "trials", "Hyperband": "trials", "RandomSearch": "trials",
-    "make_strategy": "trials", "make_tuner": "trials",
+    "make_strategy": "trials", "make_tuner": "trials", "GridSearch": "trials",
+    "Pruner": "prune", "Objective": "pareto", "pareto_front": "pareto",
 }
 __all__ = [*_EXPORTS, "freeze", "search", "SearchResult", "load_data"]
 

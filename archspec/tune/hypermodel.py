@@ -101,6 +101,8 @@ class HyperModel(kt.HyperModel):
         self.fit_seconds = 0.0     # time spent in the last `fit`, for overhead accounting
         self.steps_per_epoch = 1   # for schedules and steps per execution; set by search() from the data
         self.validation_steps: int | None = None
+        self.latency_input = None  # one example (batch 1): set, each trial's latency is measured after fit
+        self.latency_ms: float | None = None
         self._conditions: dict | None = None
         self._cache: tuple | None = None
 
@@ -189,6 +191,10 @@ class HyperModel(kt.HyperModel):
         with quiet_optimizer_warning(), released():
             history = model.fit(*args, **kwargs)
         self.fit_seconds = time.perf_counter() - t0
+        if self.latency_input is not None:  # --objective latency:min (archspec.tune.pareto)
+            from archspec.tune.pareto import measure_latency
+
+            self.latency_ms = measure_latency(model, self.latency_input)
         return history
 
 

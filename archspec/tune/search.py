@@ -3,7 +3,8 @@
 The data, checked against the model as ``archspec train`` checks it (before any trial; see
 :mod:`archspec.tune.data`), the strategy (before any other TensorFlow op), the data brought to the
 model's input, the :class:`HyperModel`, the tuner, the search itself, then the results:
-``results.csv/json/png``, ``best.yaml`` and ``best.keras``; a search in which no trial trained is a
+``results.csv/json/png``, ``best.yaml`` and ``best.keras`` (with several objectives also the Pareto
+front, ``pareto/trial_ID.yaml``); a search in which no trial trained is a
 :class:`~archspec.errors.RunError` saying why. ``archspec tune`` is this function and a table printed.
 """
 
@@ -19,6 +20,7 @@ from pathlib import Path
 from archspec.errors import FileError, command_line
 from archspec.spec import Spec, as_spec
 from archspec.tune.budget import Budget
+from archspec.tune.prune import Pruner, make_pruner
 from archspec.tune.resume import owns_oracle, prepare_resume, tuner_id
 from archspec._env import quiet_tensorflow
 
@@ -31,8 +33,11 @@ class SearchResult:
     directory: Path
     rows: list = field(default_factory=list)   # results_table(directory): one row per trial
     paths: dict = field(default_factory=dict)  # what write_results wrote: csv, json, png, yaml, keras
-    best: dict | None = None                   # {trial_id, score, params} of the best trial
-    objective: str = "val_accuracy"
+    best: dict | None = None                   # {trial_id, score, params} of the best trial (--pick's)
+    objective: str = "val_accuracy"            # the metric the tuner optimized
+    objectives: list = field(default_factory=list)  # every objective (archspec.tune.pareto.Objective)
+    front: list = field(default_factory=list)  # the rows on the Pareto front (several objectives)
+    pick: str | None = None                    # how best was chosen: --pick, "knee" by default with several
     seconds: float = 0.0
     worker: str | None = None
     tuner: object = None
@@ -40,9 +45,10 @@ class SearchResult:
 
 def search(spec: Spec | str | Path, *, directory: str | Path, tuner: str = "random", max_trials: int = 10,
            max_epochs: int | None = None, epochs: int | None = None, budget: Budget | None = None,
-           data: str | None = None, strategy=None, objective: str = "val_accuracy", seed: int = 0,
+           data: str | None = None, strategy=None, objective: str | list = "val_accuracy", seed: int = 0,
            overwrite: bool = False, write_model: bool = True, log: bool = True,
-           overrides: dict | None = None) -> SearchResult:
+           overrides: dict | None = None, prune: str | Pruner | None = None,
+           pick: str | None = None) -> SearchResult:
     """Search the spaces of ``spec`` (a :class:`~archspec.spec.Spec` or a path) with keras-tuner.
 
     One search per directory: the search holds the directory's lock (``DIRECTORY/.lock``, see
@@ -57,9 +63,18 @@ def search(spec: Spec | str | Path, *, directory: str | Path, tuner: str = "rand
             trials kept, the one that was running run again) unless ``overwrite``. A file of it
             keras-tuner would read that is truncated is a FileError naming it
             (:mod:`archspec.tune.resume`).
-        tuner: ``random``, ``bayesian`` or ``hyperband``; ``max_trials`` (random, bayesian),
-            ``max_epochs`` (hyperband; default the spec's ``train.epochs``).
-        epochs: epochs per trial (random, bayesian; default the spec's ``train.epochs``).
+        tuner: ``random``, ``bayesian``, ``grid`` or ``hyperband``; ``max_trials`` (random,
+            bayesian, grid), ``max_epochs`` (hyperband; default the spec's ``train.epochs``).
+        epochs: epochs per trial (random, bayesian, grid; default the spec's ``train.epochs``).
+        objective: the metric the tuner optimizes (``val_accuracy``, ``val_loss:min``), or a list
+            of it and costs (``["val_accuracy", "params:min", "latency:min"]``): then the results
+            mark the Pareto front, ``pareto/trial_ID.yaml`` freezes each of its trials and
+            ``pick`` chooses best.yaml (:mod:`archspec.tune.pareto`).
+        pick: ``knee`` (the default with several objectives), ``max:NAME``/``min:NAME``, with
+            conditions after ``@`` (``max:val_accuracy@params<100k``). No trial meeting them is a
+            SpecError at ``--pick``, raised after the results are written.
+        prune: ``median``, ``asha`` or a :class:`~archspec.tune.prune.Pruner` (warm-up, rungs):
+            stop trials that fall behind (random, bayesian, grid; see :mod:`archspec.tune.prune`).
         budget: limits checked on the analyzer's numbers before a trial builds a model.
         data: a data source name in place of the spec's ``train.data`` (as ``--data``). Before
             any trial it is checked against the model (at the spaces' defaults) as ``archspec
@@ -85,6 +100,17 @@ def search(spec: Spec | str | Path, *, directory: str | Path, tuner: str = "rand
         >>> r.best["trial_id"], r.paths["yaml"]                          # doctest: +SKIP
         ('1', PosixPath('runs/lenet/best.yaml'))
     """
+    from archspec.tune.pareto import parse_objectives, parse_pick
+
+    objectives = parse_objectives(objective)  # mistakes in the arguments: before TensorFlow
+    parse_pick(pick, objectives)
+    pruner = make_pruner(prune)
+    if pruner is not None and tuner == "hyperband":
+        from archspec.errors import SpecError
+
+        raise SpecError("`--prune` does not apply to hyperband: Hyperband stops trials on its own schedule",
+                        command_line("--prune"), received=pruner.rule,
+                        hint="use --tuner random, bayesian or grid with --prune, or hyperband without it")
     role = os.environ.get("KERASTUNER_TUNER_ID")
     worker = role if role and role != "chief" else None
     # the process that holds keras-tuner's oracle (and writes its files) holds the directory's lock:
@@ -94,9 +120,9 @@ def search(spec: Spec | str | Path, *, directory: str | Path, tuner: str = "rand
         if not overwrite:
             prepare_resume(directory)  # before TensorFlow: a truncated file is named at once
         return _search(spec, directory=directory, tuner=tuner, max_trials=max_trials, max_epochs=max_epochs,
-                       epochs=epochs, budget=budget, data=data, strategy=strategy, objective=objective,
+                       epochs=epochs, budget=budget, data=data, strategy=strategy, objectives=objectives,
                        seed=seed, overwrite=overwrite, write_model=write_model, log=log, worker=worker,
-                       overrides=overrides)
+                       overrides=overrides, pruner=pruner, pick=pick)
 
 
 @contextlib.contextmanager
@@ -122,8 +148,8 @@ def _locked(directory: str | Path, worker: str | None):
         yield
 
 
-def _search(spec, *, directory, tuner, max_trials, max_epochs, epochs, budget, data, strategy, objective,
-            seed, overwrite, write_model, log, worker, overrides=None) -> SearchResult:
+def _search(spec, *, directory, tuner, max_trials, max_epochs, epochs, budget, data, strategy, objectives,
+            seed, overwrite, write_model, log, worker, overrides=None, pruner=None, pick=None) -> SearchResult:
     quiet_tensorflow()
     t0 = time.perf_counter()
     spec = as_spec(spec)
@@ -148,10 +174,19 @@ def _search(spec, *, directory, tuner, max_trials, max_epochs, epochs, budget, d
 
     (x, y), val = fit_arrays(loaded, how, in_shape)  # resized, padded or reshaped as train does
     del loaded
+    from archspec.tune.pareto import parse_pick
+    from archspec.tune.results import write_settings
+
     hm = HyperModel(spec, train_overrides=overrides)
-    searcher = make_tuner(hm, tuner, directory=directory, objective=objective, max_trials=max_trials,
-                          max_epochs=max_epochs, budget=budget, seed=seed, overwrite=overwrite, strategy=strategy,
-                          log=log)
+    if any(o.name == "latency" for o in objectives):
+        hm.latency_input = val[0][:1]  # one example, batch 1 (archspec.tune.pareto.measure_latency)
+    metric = objectives[0]
+    searcher = make_tuner(hm, tuner, directory=directory, objective=metric.name, direction=metric.direction,
+                          max_trials=max_trials, max_epochs=max_epochs, budget=budget, seed=seed,
+                          overwrite=overwrite, strategy=strategy, log=log, pruner=pruner)
+    if not worker:  # what the results table and --summary need to know of this search
+        write_settings(directory, {"objectives": [str(o) for o in objectives], "pick": pick,
+                                   "prune": None if pruner is None else vars(pruner)})
     keras.utils.set_random_seed(seed)
     cfg = hm.train_config()
     hm.steps_per_epoch = steps_for(len(x), cfg.batch_size)
@@ -164,7 +199,8 @@ def _search(spec, *, directory, tuner, max_trials, max_epochs, epochs, budget, d
         searcher.search(x, y, **fit)
     except SearchStopped as err:  # keras-tuner's limit of failed trials in a row
         stopped = err
-    result = SearchResult(Path(directory), objective=objective, tuner=searcher)
+    result = SearchResult(Path(directory), objective=metric.name, objectives=objectives, tuner=searcher,
+                          pick=str(parse_pick(pick, objectives) or "") or None)
     if worker:
         result.worker = worker
         if stopped:
@@ -173,10 +209,19 @@ def _search(spec, *, directory, tuner, max_trials, max_epochs, epochs, budget, d
         repair_records(searcher)  # a trial a kill left without its record
         result.paths = write_results(searcher, directory, with_model=write_model, epochs=fit.get("epochs"))
         result.best = result.paths.pop("best", None)
+        result.paths.pop("front", None)
+        unmet = result.paths.pop("unmet", None)
         result.rows = results_table(directory)
+        result.front = [r for r in result.rows if r.get("front")]
         failure = search_failure(result.rows, searcher.hypermodel.budget, directory,
                                  stopped=stopped.limit if stopped else None)
         if failure or stopped:
             raise failure or stopped
+        if unmet:
+            from archspec.errors import SpecError
+
+            raise SpecError(unmet + ": best.yaml not written", command_line("--pick"), received=pick,
+                            hint=f"the results are in {directory} (results.csv); loosen the conditions, "
+                                 f"then `archspec tune` again with the same --directory picks without training")
     result.seconds = time.perf_counter() - t0
     return result

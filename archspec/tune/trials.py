@@ -6,6 +6,11 @@ its error (``archspec.json``: ``status: failed``, ``error``) and printed on its 
 keras-tuner's traceback of it is not printed (it stays in the trial's ``trial.json``, ``message``).
 When keras-tuner stops the search after too many failed trials in a row, the tuners save what
 keras-tuner left unsaved and raise :class:`SearchStopped`.
+
+Every trained trial's record keeps its ``curve``, the objective after each epoch; with a
+:class:`~archspec.tune.prune.Pruner` a trial that falls behind stops at the end of an epoch and is
+recorded ``pruned`` (see :mod:`archspec.tune.prune`). With ``latency`` among the objectives the
+record has the trial's ``latency_ms`` (:func:`archspec.tune.pareto.measure_latency`).
 """
 
 from __future__ import annotations
@@ -20,15 +25,17 @@ import warnings
 import zlib
 from pathlib import Path
 
+import keras
 import keras_tuner as kt
 
 import archspec.faults as faults
 from archspec.errors import ArchspecError, RunError, SpecError, command_line
 from archspec.train.artifacts import write_json
-from archspec.train.compile import direction
+from archspec.train.compile import direction as train_direction
 from archspec.tune.budget import Budget, memory_bytes
 from archspec.tune.hypermodel import HyperModel, quiet_optimizer_warning
 from archspec.tune.layout import PROJECT, RECORD, TUNERS
+from archspec.tune.prune import Pruner, best_so_far, read_curves
 from archspec.tune.results import trial_line
 from archspec.tune.resume import REMOVED, owns_oracle, prepare_resume
 
@@ -37,11 +44,13 @@ class _Trials:
     """What every archspec tuner adds to a keras-tuner tuner (a mixin; see make_tuner)."""
 
     def __init__(self, hypermodel, *, budget: Budget | None = None, reject_score: float | None = None,
-                 log: bool = False, **kwargs):
+                 log: bool = False, pruner: Pruner | None = None, **kwargs):
         if budget is not None:
             hypermodel.budget = budget
         self.reject_score = reject_score
         self.log = log
+        self.pruner = pruner
+        self.curves: dict[str, dict] = {}  # trial id -> {curve, status}: the pruner's state (see search)
         self.search_seed = (kwargs.get("seed") or 1) - 1  # archspec's seed (see oracle_seed)
         super().__init__(hypermodel, **kwargs)
 
@@ -53,6 +62,7 @@ class _Trials:
         # only what the trials create, and measured ~10x faster collections.
         caller_froze = gc.get_freeze_count() > 0  # then leave unfreezing to the caller
         repair_records(self)  # a resumed search: completed trials a kill left without a record
+        self.curves = read_curves(Path(self.project_dir).parent)  # a resumed search prunes as before
         gc.collect()
         gc.freeze()
         try:
@@ -80,6 +90,7 @@ class _Trials:
         t0 = time.perf_counter()
         hm: HyperModel = self.hypermodel
         hm.fit_seconds = 0.0
+        hm.latency_ms = None
         try:
             record = static_record(hm, trial)
         except Exception as err:  # e.g. values the analyzer refuses: a failed trial, with its reason
@@ -99,15 +110,27 @@ class _Trials:
         import keras
 
         keras.utils.set_random_seed(trial_seed(self.search_seed, trial.trial_id))
+        if self.pruner is not None:  # the trials other processes finished too (workers share DIRECTORY)
+            self.curves = read_curves(Path(self.project_dir).parent)
+        watch = _Curve(self, trial.trial_id)
+        kwargs["callbacks"] = [*kwargs.get("callbacks", []), watch]
         try:
             with quiet_optimizer_warning():
                 result = super().run_trial(trial, *args, **kwargs)
         except Exception as err:  # keras-tuner marks the trial failed; the record says why
+            record["curve"] = _plain(watch.curve)
             self._failed(trial, record, err, t0)
             raise
-        record.update(trial_seconds=time.perf_counter() - t0, fit_seconds=hm.fit_seconds)
+        record.update(trial_seconds=time.perf_counter() - t0, fit_seconds=hm.fit_seconds,
+                      curve=_plain(watch.curve))
+        if hm.latency_ms is not None:
+            record["latency_ms"] = hm.latency_ms
+        if watch.pruned:  # stopped by the pruner: never the best, reported as the worst objective
+            record.update(status="pruned", pruned=watch.pruned)
+            result = {self.oracle.objective.name: self._worst()}
         faults.point("tune.trial_trained")
         self._record(trial, record)
+        self.curves[str(trial.trial_id)] = {"curve": list(watch.curve), "status": record["status"]}
         return result
 
     def on_trial_end(self, trial):
@@ -165,6 +188,44 @@ class _Trials:
     def _record(self, trial, record: dict) -> None:
         write_json(Path(self.get_trial_dir(trial.trial_id)) / RECORD, record)  # atomic
         faults.point("tune.trial_recorded")
+
+
+class _Curve(keras.callbacks.Callback):
+    """Keeps a trial's objective after each epoch and, with a pruner, stops the trial when the
+    pruner says so (``pruned``: epoch, score, best, threshold, rule). keras-tuner deep-copies the
+    callbacks it is given: this one is shared, not copied."""
+
+    def __init__(self, tuner: _Trials, trial_id: str):
+        super().__init__()
+        self.tuner, self.trial_id = tuner, str(trial_id)
+        self.name = tuner.oracle.objective.name
+        self.maximize = tuner.oracle.objective.direction == "max"
+        self.curve: list[float] = []
+        self.pruned: dict | None = None
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def on_epoch_end(self, epoch, logs=None):
+        v = (logs or {}).get(self.name)
+        self.curve.append(math.nan if v is None else float(v))
+        pruner = self.tuner.pruner
+        if pruner is None or self.pruned or v is None:  # no value this epoch (validation_freq): no decision
+            return
+        mine = {k: c for k, c in self.tuner.curves.items() if k != self.trial_id}
+        completed = [c["curve"] for c in mine.values() if c["status"] == "completed"]
+        others = [c["curve"] for c in mine.values() if c["status"] in ("completed", "pruned")]
+        prune, bar = pruner.decide(self.curve, completed, others, self.maximize)
+        if prune:
+            self.pruned = {"epoch": len(self.curve), "score": _plain([self.curve[-1]])[0],
+                           "best": _plain([best_so_far(self.curve, self.maximize)])[0],
+                           "threshold": bar, "rule": pruner.rule}
+            self.model.stop_training = True
+
+
+def _plain(values: list[float]) -> list:
+    """Floats for JSON: NaN as null."""
+    return [None if v is None or math.isnan(v) else float(v) for v in values]
 
 
 class SearchStopped(RunError):
@@ -348,10 +409,37 @@ class Hyperband(_Trials, kt.Hyperband):
     """keras-tuner's Hyperband with archspec's budget, records and session clearing."""
 
 
+class GridSearch(_Trials, kt.GridSearch):
+    """keras-tuner's GridSearch with archspec's budget, records and session clearing; resumes
+    (keras-tuner's grid oracle keeps the grid's order in memory only, so a reloaded grid search
+    would stop at once: :func:`restore_grid` rebuilds it from the trials)."""
+
+    def reload(self):
+        super().reload()
+        if owns_oracle():
+            restore_grid(self.oracle)
+
+
+def restore_grid(oracle) -> None:
+    """Rebuild a reloaded keras-tuner grid oracle's order of the trials (``_ordered_ids``, by
+    their values, as the oracle compares them) and the trials to continue from
+    (``_populate_next``), which keras-tuner does not save: the grid then goes on where it was."""
+    import functools
+
+    trials = getattr(oracle, "trials", None)
+    if not isinstance(trials, dict) or not trials or getattr(oracle, "_populate_next", None):
+        return
+    order = sorted(trials, key=functools.cmp_to_key(
+        lambda a, b: oracle._compare(trials[a].hyperparameters.values, trials[b].hyperparameters.values)))
+    for trial_id in order:
+        oracle._ordered_ids.insert(trial_id)
+    oracle._populate_next = list(order)
+
+
 def make_tuner(hypermodel: HyperModel, tuner: str = "random", *, directory: str | Path,
                objective: str = "val_accuracy", max_trials: int = 10, max_epochs: int | None = None,
                budget: Budget | None = None, seed: int | None = 0, overwrite: bool = False,
-               strategy=None, **kwargs):
+               strategy=None, direction: str | None = None, pruner: Pruner | None = None, **kwargs):
     """A keras-tuner tuner over ``hypermodel``; its trials live in ``directory/trials``.
 
     ``overwrite=False`` (the default) resumes a search found in ``directory``: completed trials
@@ -362,18 +450,26 @@ def make_tuner(hypermodel: HyperModel, tuner: str = "random", *, directory: str 
     ``strategy`` (a ``tf.distribute`` strategy) is the strategy each trial builds and trains
     under. ``max_epochs`` (Hyperband) defaults to the spec's ``train.epochs``. The objective is
     minimized when it is a loss or an error (:func:`archspec.train.compile.direction`), else
-    maximized.
+    maximized, unless ``direction`` (``min``/``max``) says. ``pruner``
+    (:class:`archspec.tune.prune.Pruner`; random, bayesian and grid) stops trials that fall behind.
     """
     if tuner not in TUNERS:
         raise SpecError(f"unknown tuner `{tuner}`", command_line("--tuner"),
                         received=tuner, hint="tuners: " + ", ".join(TUNERS))
+    if pruner is not None and tuner == "hyperband":
+        raise SpecError("`--prune` does not apply to hyperband: Hyperband stops trials on its own schedule",
+                        command_line("--prune"), received=pruner.rule,
+                        hint="use --tuner random, bayesian or grid with --prune, or hyperband without it")
     if not overwrite:
         prepare_resume(directory)  # a FileError naming a truncated file keras-tuner would read
-    common = dict(objective=kt.Objective(objective, direction(objective) or "max"), directory=str(directory),
+    way = direction or train_direction(objective) or "max"
+    common = dict(objective=kt.Objective(objective, way), directory=str(directory),
                   project_name=PROJECT, overwrite=overwrite, seed=oracle_seed(seed), budget=budget,
-                  distribution_strategy=strategy, **kwargs)
+                  distribution_strategy=strategy, pruner=pruner, **kwargs)
     if tuner == "random":
         made = RandomSearch(hypermodel, max_trials=max_trials, **common)
+    elif tuner == "grid":
+        made = GridSearch(hypermodel, max_trials=max_trials, **common)
     elif tuner == "bayesian":
         made = BayesianOptimization(hypermodel, max_trials=max_trials, **common)
     else:
