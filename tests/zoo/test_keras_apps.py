@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -20,6 +17,10 @@ def _transfer_and_compare(model, reference):
         ours = model.get_layer(layer.name)
         assert type(ours).__name__ == type(layer).__name__, layer.name
         assert tuple(ours.output.shape) == tuple(layer.output.shape), layer.name
+        if type(layer).__module__.startswith("keras.src.layers"):
+            # Keras' own class, as in keras.applications' model: the saved file reloads as theirs
+            # does, with plain Keras (tests/test_reload.py need not rebuild these big nets)
+            assert type(ours) is type(layer), layer.name
         if layer.weights:
             ours.set_weights(layer.get_weights())
     x = np.random.default_rng(0).random((2, *reference.input.shape[1:]), dtype=np.float32)
@@ -74,26 +75,3 @@ def test_inception_3a_module_maps_28x28x192_to_28x28x256(keras):
     assert naive.total_params == (192 * 64 + 64) + (9 * 192 * 128 + 128) + (25 * 192 * 32 + 32)
     assert naive.layers[-1].output_shape == (28, 28, 64 + 128 + 32 + 192)
     keras.backend.clear_session()
-
-
-def test_keras_file_reloads_with_plain_keras_without_archspec(keras, tmp_path):
-    model = archspec.build(ZOO / "lenet5.yaml", c3_table=False)  # Keras' layers only (no connection table)
-    path = tmp_path / "lenet5.keras"
-    model.save(path)
-    x = np.random.default_rng(1).random((3, 32, 32, 1), dtype=np.float32)
-    np.save(tmp_path / "x.npy", x)
-    np.save(tmp_path / "y.npy", model.predict(x, verbose=0))
-    script = textwrap.dedent(f"""
-        import os, sys
-        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-        import numpy as np, keras
-        m = keras.saving.load_model({str(path)!r})
-        y = m.predict(np.load({str(tmp_path / 'x.npy')!r}), verbose=0)
-        np.testing.assert_allclose(y, np.load({str(tmp_path / 'y.npy')!r}), rtol=0, atol=0)
-        assert "archspec" not in sys.modules, "archspec was imported"
-        print("reloaded", m.count_params())
-    """)
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
-                         cwd=tmp_path)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert "reloaded 61706" in out.stdout
