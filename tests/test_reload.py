@@ -22,6 +22,7 @@ import pytest
 import archspec
 from archspec.errors import SpecError
 from archspec.tools.zoo import archspec_classes, format_needs_archspec, needs_archspec
+from archspec import _registration
 from tests.conftest import ROOT, ZOO
 from tests.kerascheck import assert_analyzer_equals_keras
 from tests.zoo.test_zoo import KERAS_APPS_TWINS, SMALL, _as_list, _inputs
@@ -240,7 +241,7 @@ def test_import_hook_runs_after_the_package_once_and_steps_aside(tmp_path, monke
     (pkg / "__init__.py").write_text("import os\nif os.environ.get('H8_FAIL'):\n    raise ImportError('no')\nDONE = True\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     seen = []
-    hook = archspec._ImportHook("h8_fake_keras", lambda: seen.append(sys.modules["h8_fake_keras"].DONE))
+    hook = _registration._ImportHook("h8_fake_keras", lambda: seen.append(sys.modules["h8_fake_keras"].DONE))
     sys.meta_path.insert(0, hook)
     try:
         probe = importlib.util.find_spec("h8_fake_keras")  # TensorFlow probes for Keras so
@@ -262,13 +263,13 @@ def test_import_hook_runs_after_the_package_once_and_steps_aside(tmp_path, monke
 
 
 def test_a_failed_registration_warns_and_keras_loads_on(monkeypatch):
-    monkeypatch.setattr(archspec, "_SAVED_CLASSES", ("archspec._h8_missing",))
+    monkeypatch.setattr(_registration, "_SAVED_CLASSES", ("archspec._h8_missing",))
     with pytest.warns(RuntimeWarning, match=r"could not register its Keras classes \(archspec\._h8_missing"):
-        archspec._register_saved_classes()
-    monkeypatch.setattr(archspec, "_SAVED_CLASSES", ())
+        _registration._register_saved_classes()
+    monkeypatch.setattr(_registration, "_SAVED_CLASSES", ())
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        archspec._register_saved_classes()
+        _registration._register_saved_classes()
 
 
 def test_load_model_reloads_and_names_a_bad_file(keras, tmp_path):
