@@ -261,3 +261,14 @@ def test_reverse_needs_the_embedding_width_and_a_bool():
         spec(TIED.replace("units: 6", "units: 7"))
     with pytest.raises(SpecError, match=r"reverse"):
         spec(TIED.replace("reverse: true", "reverse: 3"))
+
+
+def test_zoo_siamese_one_shot_network_counts_its_tower_once():
+    """Koch et al. 2015, Figure 4: the tower's weights once, the L1 distance, one sigmoid unit."""
+    a = archspec.summary("siamese_oneshot")
+    tower = (10 * 10 * 64 + 64) + (7 * 7 * 64 * 128 + 128) + (4 * 4 * 128 * 128 + 128) \
+        + (4 * 4 * 128 * 256 + 256) + (6 * 6 * 256 * 4096 + 4096)
+    assert a.total_params == tower + 4096 + 1 == 38_951_745
+    assert a.shared_layers == {n: 2 for n in ("conv1", "pool1", "conv2", "pool2", "conv3", "pool3",
+                                              "conv4", "flatten", "code")}
+    assert a["code:2"].output_shape == (4096,) and a["l1_distance"].output_shape == (4096,)
