@@ -337,7 +337,15 @@ class _Evaluator:
         try:
             return container[index]
         except (IndexError, KeyError, TypeError) as exc:
-            raise self.fail(f"cannot index: {exc}") from None
+            hint = None
+            if isinstance(container, dict) and isinstance(exc, KeyError):
+                keys = [str(k) for k in container]
+                listed = "keys: " + ", ".join(keys[:20]) + (" ..." if len(keys) > 20 else "")
+                close = did_you_mean(str(index), keys)
+                hint = f"{close}; {listed}" if close else listed
+            elif isinstance(container, (list, tuple, str)) and isinstance(exc, IndexError):
+                hint = f"valid indexes: 0 to {len(container) - 1}" if len(container) else "it is empty"
+            raise self.fail(f"cannot index: {exc}", hint=hint) from None
 
     def visit_Call(self, node: ast.Call, check_only: bool = False) -> Any:
         if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
