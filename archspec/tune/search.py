@@ -48,7 +48,7 @@ def search(spec: Spec | str | Path, *, directory: str | Path, tuner: str = "rand
            data: str | None = None, strategy=None, objective: str | list = "val_accuracy", seed: int = 0,
            overwrite: bool = False, write_model: bool = True, log: bool = True,
            overrides: dict | None = None, prune: str | Pruner | None = None,
-           pick: str | None = None) -> SearchResult:
+           pick: str | None = None, isolate: bool = False, hparams: bool = True) -> SearchResult:
     """Search the spaces of ``spec`` (a :class:`~archspec.spec.Spec` or a path) with keras-tuner.
 
     One search per directory: the search holds the directory's lock (``DIRECTORY/.lock``, see
@@ -84,6 +84,12 @@ def search(spec: Spec | str | Path, *, directory: str | Path, tuner: str = "rand
         strategy: a strategy name of ``archspec train`` (``mirrored:N`` splits the CPU into N
             logical devices), or a ``tf.distribute`` strategy; each trial runs under it.
         write_model: write ``best.keras``.
+        isolate: run each trial in a process of its own: a trial that crashes (an exception, NaN,
+            SIGKILL, out of memory, a segfault) fails with its reason and the search goes on, and
+            this process never builds a trial's model (:mod:`archspec.tune.isolate`; trials then
+            train without ``strategy``).
+        hparams: write TensorBoard's HParams runs of the trials to ``DIRECTORY/hparams``
+            (:mod:`archspec.tune.hparams`).
         overrides: train fields (dotted, ``optimizer.momentum``) to values or ``(value, Loc)``,
             over the spec's ``train:`` section for the data check and every trial, as
             ``archspec tune --set train.FIELD=VALUE`` gives them.
@@ -122,7 +128,7 @@ def search(spec: Spec | str | Path, *, directory: str | Path, tuner: str = "rand
         return _search(spec, directory=directory, tuner=tuner, max_trials=max_trials, max_epochs=max_epochs,
                        epochs=epochs, budget=budget, data=data, strategy=strategy, objectives=objectives,
                        seed=seed, overwrite=overwrite, write_model=write_model, log=log, worker=worker,
-                       overrides=overrides, pruner=pruner, pick=pick)
+                       overrides=overrides, pruner=pruner, pick=pick, isolate=isolate, hparams=hparams)
 
 
 @contextlib.contextmanager
@@ -149,7 +155,8 @@ def _locked(directory: str | Path, worker: str | None):
 
 
 def _search(spec, *, directory, tuner, max_trials, max_epochs, epochs, budget, data, strategy, objectives,
-            seed, overwrite, write_model, log, worker, overrides=None, pruner=None, pick=None) -> SearchResult:
+            seed, overwrite, write_model, log, worker, overrides=None, pruner=None, pick=None,
+            isolate=False, hparams=True) -> SearchResult:
     quiet_tensorflow()
     t0 = time.perf_counter()
     spec = as_spec(spec)
@@ -183,7 +190,7 @@ def _search(spec, *, directory, tuner, max_trials, max_epochs, epochs, budget, d
     metric = objectives[0]
     searcher = make_tuner(hm, tuner, directory=directory, objective=metric.name, direction=metric.direction,
                           max_trials=max_trials, max_epochs=max_epochs, budget=budget, seed=seed,
-                          overwrite=overwrite, strategy=strategy, log=log, pruner=pruner)
+                          overwrite=overwrite, strategy=strategy, log=log, pruner=pruner, isolate=isolate)
     if not worker:  # what the results table and --summary need to know of this search
         write_settings(directory, {"objectives": [str(o) for o in objectives], "pick": pick,
                                    "prune": None if pruner is None else vars(pruner)})
@@ -212,6 +219,10 @@ def _search(spec, *, directory, tuner, max_trials, max_epochs, epochs, budget, d
         result.paths.pop("front", None)
         unmet = result.paths.pop("unmet", None)
         result.rows = results_table(directory)
+        if hparams:
+            from archspec.tune.hparams import write_hparams
+
+            result.paths["hparams"] = write_hparams(directory, result.rows, metric.name)
         result.front = [r for r in result.rows if r.get("front")]
         failure = search_failure(result.rows, searcher.hypermodel.budget, directory,
                                  stopped=stopped.limit if stopped else None)

@@ -44,9 +44,10 @@ class _Trials:
     """What every archspec tuner adds to a keras-tuner tuner (a mixin; see make_tuner)."""
 
     def __init__(self, hypermodel, *, budget: Budget | None = None, reject_score: float | None = None,
-                 log: bool = False, pruner: Pruner | None = None, **kwargs):
+                 log: bool = False, pruner: Pruner | None = None, isolate: bool = False, **kwargs):
         if budget is not None:
             hypermodel.budget = budget
+        self.isolate = isolate  # each trial in a process of its own (archspec.tune.isolate)
         self.reject_score = reject_score
         self.log = log
         self.pruner = pruner
@@ -109,14 +110,21 @@ class _Trials:
         # would have had in a search never killed, whatever ran before it in this process
         import keras
 
-        keras.utils.set_random_seed(trial_seed(self.search_seed, trial.trial_id))
+        seed = trial_seed(self.search_seed, trial.trial_id)
+        record["seed"] = seed  # the trial's random numbers: with its values, it reproduces the trial
+        keras.utils.set_random_seed(seed)
         if self.pruner is not None:  # the trials other processes finished too (workers share DIRECTORY)
             self.curves = read_curves(Path(self.project_dir).parent)
         watch = _Curve(self, trial.trial_id)
         kwargs["callbacks"] = [*kwargs.get("callbacks", []), watch]
         try:
-            with quiet_optimizer_warning():
-                result = super().run_trial(trial, *args, **kwargs)
+            if self.isolate:  # built and trained in a child process: nothing of it in this one
+                from archspec.tune.isolate import run_isolated
+
+                result = run_isolated(self, trial, seed, watch, args, kwargs)
+            else:
+                with quiet_optimizer_warning():
+                    result = super().run_trial(trial, *args, **kwargs)
         except Exception as err:  # keras-tuner marks the trial failed; the record says why
             record["curve"] = _plain(watch.curve)
             self._failed(trial, record, err, t0)
@@ -243,8 +251,12 @@ ERROR_CHARS = 600
 def error_text(err: BaseException) -> str:
     """An exception as a trial's record keeps it: archspec's own errors as the CLI prints them
     (location, message, hint), others as ``Type: message``; at most :data:`ERROR_CHARS`."""
+    from archspec.tune.isolate import TrialProcessError
+
     if isinstance(err, ArchspecError):
         text = err.format().strip()
+    elif isinstance(err, TrialProcessError):  # the child's own reason, already as a record keeps it
+        text = str(err)
     else:
         message = _without_stack(str(err))
         text = f"{type(err).__name__}: {message}" if message else type(err).__name__
@@ -439,7 +451,8 @@ def restore_grid(oracle) -> None:
 def make_tuner(hypermodel: HyperModel, tuner: str = "random", *, directory: str | Path,
                objective: str = "val_accuracy", max_trials: int = 10, max_epochs: int | None = None,
                budget: Budget | None = None, seed: int | None = 0, overwrite: bool = False,
-               strategy=None, direction: str | None = None, pruner: Pruner | None = None, **kwargs):
+               strategy=None, direction: str | None = None, pruner: Pruner | None = None,
+               isolate: bool = False, **kwargs):
     """A keras-tuner tuner over ``hypermodel``; its trials live in ``directory/trials``.
 
     ``overwrite=False`` (the default) resumes a search found in ``directory``: completed trials
@@ -452,6 +465,7 @@ def make_tuner(hypermodel: HyperModel, tuner: str = "random", *, directory: str 
     minimized when it is a loss or an error (:func:`archspec.train.compile.direction`), else
     maximized, unless ``direction`` (``min``/``max``) says. ``pruner``
     (:class:`archspec.tune.prune.Pruner`; random, bayesian and grid) stops trials that fall behind.
+    ``isolate`` runs each trial in a process of its own (:mod:`archspec.tune.isolate`).
     """
     if tuner not in TUNERS:
         raise SpecError(f"unknown tuner `{tuner}`", command_line("--tuner"),
@@ -465,7 +479,7 @@ def make_tuner(hypermodel: HyperModel, tuner: str = "random", *, directory: str 
     way = direction or train_direction(objective) or "max"
     common = dict(objective=kt.Objective(objective, way), directory=str(directory),
                   project_name=PROJECT, overwrite=overwrite, seed=oracle_seed(seed), budget=budget,
-                  distribution_strategy=strategy, pruner=pruner, **kwargs)
+                  distribution_strategy=strategy, pruner=pruner, isolate=isolate, **kwargs)
     if tuner == "random":
         made = RandomSearch(hypermodel, max_trials=max_trials, **common)
     elif tuner == "grid":

@@ -1,0 +1,104 @@
+"""``--isolate``: each trial in a process of its own; a trial that raises, diverges to NaN or is
+killed with SIGKILL fails with its reason and the search goes on, and the search's process never
+builds a model.
+
+One small grid search (four trials of a two-layer model on the UCI digits, one epoch each) in real
+child processes: trial 0's process raises (``ARCHSPEC_FAULT=...:enospc``, an OSError), trial 1
+trains with a learning rate of 1e30 (its loss is NaN), trial 2 trains, trial 3's process is killed
+with SIGKILL (``ARCHSPEC_FAULT=...:kill``). The faults fire before the child imports TensorFlow."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("keras_tuner")
+import archspec.faults as faults  # noqa: E402
+from archspec.tune import search  # noqa: E402
+from archspec.tune.hypermodel import HyperModel  # noqa: E402
+from archspec.tune.isolate import LOG, RESULT, TrialProcessError, best_epoch  # noqa: E402
+from archspec.tune.layout import PROJECT, RECORD  # noqa: E402
+
+SPEC = """\
+name: tiny_isolate
+input: {shape: [8, 8, 1]}
+body:
+  - flatten
+  - dense: {units: {hp: choice, values: [4, 8], default: 8, name: units}, activation: relu}
+  - dense: {units: 10, activation: softmax}
+train:
+  data: sklearn:digits
+  optimizer:
+    name: sgd
+    learning_rate: {hp: choice, values: [0.01, 1.0e+30], default: 0.01, name: lr}
+  batch_size: 256
+  epochs: 1
+"""
+SEED = 5
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory):
+    """The search (grid order: (8, 0.01), (8, 1e30), (4, 0.01), (4, 1e30)), with the faults, run
+    by a process whose HyperModel.build fails: a model built here would fail its trial."""
+    root = tmp_path_factory.mktemp("isolate")
+    spec = root / "tiny_isolate.yaml"
+    spec.write_text(SPEC)
+    mp = pytest.MonkeyPatch()
+    mp.setenv(faults.ENV, "tune.isolate.trial_0:1:enospc,tune.isolate.trial_3:1:kill")
+
+    declare = HyperModel.build
+
+    def build(self, hp):  # declaring the space (keras-tuner's first "build") makes no model
+        if self.declare_only:
+            return declare(self, hp)
+        raise AssertionError("the search's process built a model")
+
+    mp.setattr(HyperModel, "build", build)
+    try:
+        result = search(spec, directory=root / "run", tuner="grid", max_trials=4, seed=SEED, isolate=True,
+                        objective="val_loss", write_model=False, log=False, hparams=False)
+    finally:
+        mp.undo()
+    return root / "run", {r["trial_id"]: r for r in result.rows}
+
+
+def test_each_failure_is_recorded_and_the_search_finishes(searched):
+    directory, rows = searched
+    assert {k: (r["status"], r["values"]) for k, r in rows.items()} == {
+        "0": ("failed", {"units": 8, "lr": 0.01}), "1": ("failed", {"units": 8, "lr": 1e30}),
+        "2": ("completed", {"units": 4, "lr": 0.01}), "3": ("failed", {"units": 4, "lr": 1e30})}
+    assert rows["0"]["error"].startswith("OSError: [Errno 28] No space left on device")
+    assert rows["1"]["error"] == "the objective `val_loss` is NaN: the training diverged"
+    assert rows["3"]["error"] == "the trial's process was killed by SIGKILL (killed: out of memory?)"
+    assert rows["2"]["error"] is None and 0 < rows["2"]["objective"] < 3  # ten classes: ln 10 = 2.30 at chance
+
+
+def test_the_child_wrote_the_trial_files(searched):
+    directory, rows = searched
+    trial = directory / PROJECT / "trial_2"
+    child = json.loads((trial / RESULT).read_text())
+    assert child["history"]["val_loss"] == [pytest.approx(rows["2"]["objective"])]
+    assert (trial / "checkpoint.weights.h5").is_file()  # keras-tuner's best epoch, as in-process
+    record = json.loads((trial / RECORD).read_text())
+    assert record["curve"] == child["curve"] and record["fit_seconds"] == child["fit_seconds"] > 0
+    assert not (directory / PROJECT / "trial_3" / RESULT).exists()
+    assert (directory / PROJECT / "trial_3" / LOG).is_file()
+
+
+def test_best_epoch_follows_keras_tuner():
+    history = {"val_loss": [0.9, None, 0.4, 0.6], "val_accuracy": [0.1, 0.2, 0.7, 0.5]}
+    assert best_epoch(history, "val_loss", "min") == {"val_loss": 0.4, "val_accuracy": 0.7}
+    assert best_epoch(history, "val_accuracy", "max") == {"val_loss": 0.4, "val_accuracy": 0.7}
+    nan = best_epoch({"val_loss": [None, None]}, "val_loss", "min")
+    assert math.isnan(nan["val_loss"])
+
+
+def test_the_reason_is_kept_as_given():
+    from archspec.tune.trials import error_text
+
+    assert error_text(TrialProcessError("the trial's process was killed by SIGSEGV")) == \
+        "the trial's process was killed by SIGSEGV"
