@@ -1,11 +1,21 @@
 """Benchmark: archspec's training path vs a hand-written Keras model trained with plain ``fit``.
 
-In one process, alternating after a warm-up epoch, on CIFAR-shaped synthetic data (ResNet-20) and
-32x32x1 synthetic images (LeNet-5, 4x as many per epoch): images/s of steady epochs for each, their ratio, and the
-achieved MAC rate against a measured large-matmul peak. Not a test; run by hand:
+In one process, alternating after a warm-up epoch, on CIFAR-shaped synthetic data (ResNet-20,
+batch 128), 64x64x3 images (ResNet-50 vs keras.applications.ResNet50, batch 32) and 32x32x1 images
+(LeNet-5, 4x as many per epoch): images/s of steady epochs for each (median over the rounds, with
+the range), their ratio, and the achieved FLOP rate (2 FLOPs per MAC, training = 3x forward, MACs
+from archspec's analyzer) against a large-matmul peak measured in the same run -- or, on a GPU,
+against the GPU's fp16/bf16 tensor peak (archspec.tools.bench.GPU_PEAKS). It prints the machine
+(CPU model, flags, cores, GPUs, versions) first. Not a test; run by hand:
 
-    python scripts/bench_train.py [--precision auto] [--epochs 3] [--rounds 2] [--nets resnet20,lenet5]
+    python scripts/bench_train.py [--precision auto] [--epochs 3] [--rounds 3] [--nets resnet20,resnet50_64,lenet5]
+                                  [--fused-bn] [--intra N --inter N]
 
+``--fused-bn`` also times the hand-written model with archspec's fused batch norm in training
+(:func:`archspec.train.execution.fuse_batch_norms`: one ``FusedBatchNormV3`` op on the same
+variables instead of Keras 3's moments + normalize); ``ARCHSPEC_FUSED_BN=0`` turns it off on
+archspec's side (the lever of docs/training.md "Speed"). ``--channels-first`` also times the
+hand-written ResNet-20 in NCHW. ``--intra``/``--inter`` set TensorFlow's thread pools before it starts.
 The last line is ``ratio=<x.xx>`` (geometric mean over the networks).
 """
 
@@ -14,6 +24,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -40,13 +51,29 @@ def matmul_peak(dtype: str = "float32", n: int = 2048, reps: int = 20) -> float:
     return 2 * n**3 * reps / (time.perf_counter() - t)
 
 
-def resnet20(classes: int = 10):
-    """He et al. 2016, CIFAR ResNet-20 (3 stages x 3 basic blocks, 16/32/64 filters, projection shortcuts)."""
+def resnet50_64():
     import keras
-    from keras import layers
 
+    return keras.applications.ResNet50(weights=None, input_shape=(64, 64, 3))
+
+
+def resnet20(classes: int = 10, channels_first: bool = False):
+    """He et al. 2016, CIFAR ResNet-20 (3 stages x 3 basic blocks, 16/32/64 filters, projection shortcuts);
+    ``channels_first``: every layer in NCHW after a transpose of the NHWC input (the layout lever)."""
+    import functools
+
+    import keras
+
+    layers = keras.layers
+    if channels_first:
+        fmt = dict(data_format="channels_first")
+        layers = type("L", (), {n: functools.partial(getattr(keras.layers, n), **fmt)
+                                for n in ("Conv2D", "GlobalAveragePooling2D")})
+        layers.BatchNormalization = functools.partial(keras.layers.BatchNormalization, axis=1)
+        layers.Activation, layers.Add, layers.Dense = keras.layers.Activation, keras.layers.Add, keras.layers.Dense
     inputs = keras.Input((32, 32, 3))
-    x = layers.Conv2D(16, 3, padding="same", use_bias=False)(inputs)
+    x = keras.layers.Permute((3, 1, 2))(inputs) if channels_first else inputs
+    x = layers.Conv2D(16, 3, padding="same", use_bias=False)(x)
     x = layers.Activation("relu")(layers.BatchNormalization()(x))
     for stage, filters in enumerate((16, 32, 64)):
         for block in range(3):
@@ -54,7 +81,7 @@ def resnet20(classes: int = 10):
             y = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False)(x)
             y = layers.Activation("relu")(layers.BatchNormalization()(y))
             y = layers.BatchNormalization()(layers.Conv2D(filters, 3, padding="same", use_bias=False)(y))
-            if strides != 1 or x.shape[-1] != filters:
+            if strides != 1 or x.shape[1 if channels_first else -1] != filters:
                 x = layers.BatchNormalization()(layers.Conv2D(filters, 1, strides=strides, use_bias=False)(x))
             x = layers.Activation("relu")(layers.Add()([x, y]))
     x = layers.GlobalAveragePooling2D()(x)
@@ -108,7 +135,7 @@ def _ips(seconds, args) -> float:
     return steps * args.batch_size / (sum(seconds) / len(seconds))
 
 
-def run_baseline(model_fn, data, args) -> float:
+def run_baseline(model_fn, data, args, fused: bool = False) -> float:
     """Hand-written Keras, default float32 policy, plain fit, on the same tf.data pipeline input."""
     import keras
 
@@ -120,10 +147,16 @@ def run_baseline(model_fn, data, args) -> float:
     keras.utils.set_random_seed(0)
     model = model_fn()
     cfg = TrainConfig.from_sources({"data": data, "validation_split": 0, "test_split": 0})
-    d = D.load_data(data, cfg, Loc())
+    from archspec.train.checks import check_fit
+
     shape = tuple(model.inputs[0].shape[1:])
+    d = D.load_data(data, cfg, Loc(), model_input=shape)
     ds, steps = D.pipeline(d.train, batch=args.batch_size, training=True, cfg=cfg,
-                           fit=D.fit_fn(D.check_fit(d, shape, None, cfg, "baseline"), shape))
+                           fit=D.fit_fn(check_fit(d, shape, None, cfg, "baseline"), shape))
+    if fused:  # archspec's training-time lever alone, on the hand-written model
+        from archspec.train.execution import fuse_batch_norms
+
+        fuse_batch_norms(model)
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     timer = EpochTimer()
@@ -136,60 +169,103 @@ def main(argv=None) -> int:
     p.add_argument("--precision", default="auto")
     p.add_argument("--jit-compile", default="auto")
     p.add_argument("--epochs", type=int, default=3, help="per measurement; the first is warm-up")
-    p.add_argument("--rounds", type=int, default=2)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--images", type=int, default=2560, help="synthetic training images per epoch")
-    p.add_argument("--nets", default="resnet20,lenet5")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--images", type=int, default=2560, help="synthetic training images per epoch (ResNet-20)")
+    p.add_argument("--nets", default="resnet20,resnet50_64,lenet5")
+    p.add_argument("--fused-bn", action="store_true", help="also time the hand-written model with a fused batch norm")
+    p.add_argument("--channels-first", action="store_true",
+                   help="also time the hand-written ResNet-20 built channels-first (NCHW)")
+    p.add_argument("--intra", type=int, default=0, help="TensorFlow's intra-op threads (0: its default)")
+    p.add_argument("--inter", type=int, default=0, help="TensorFlow's inter-op threads (0: its default)")
     args = p.parse_args(argv)
 
-    import archspec
+    import tensorflow as tf
 
+    if args.intra or args.inter:
+        tf.config.threading.set_intra_op_parallelism_threads(args.intra)
+        tf.config.threading.set_inter_op_parallelism_threads(args.inter)
+    import archspec
+    from archspec.tools.bench import gpu_peak, machine
+
+    print(machine())
+    print(f"fused batch norm (archspec): {os.environ.get('ARCHSPEC_FUSED_BN', '1') != '0'}; "
+          f"oneDNN opts: {os.environ.get('TF_ENABLE_ONEDNN_OPTS', 'default')}; "
+          f"threads: intra {tf.config.threading.get_intra_op_parallelism_threads() or 'default'}, "
+          f"inter {tf.config.threading.get_inter_op_parallelism_threads() or 'default'}; precision {args.precision}; "
+          f"load average {os.getloadavg()[0]:.2f}")
     tmp = Path(tempfile.mkdtemp(prefix="bench_train_"))
     rng = np.random.default_rng(0)
-    npz = tmp / "cifar_like.npz"
-    np.savez(npz, x_train=rng.integers(0, 256, (args.images, 32, 32, 3), dtype=np.uint8),
-             y_train=rng.integers(0, 10, args.images))
-    npz1 = tmp / "lenet_like.npz"  # LeNet epochs are short: more images so per-epoch costs amortize
-    np.savez(npz1, x_train=rng.integers(0, 256, (4 * args.images, 32, 32, 1), dtype=np.uint8),
-             y_train=rng.integers(0, 10, 4 * args.images))
-    peak32 = matmul_peak("float32")
-    peak16 = matmul_peak("bfloat16")
-    print(f"matmul peak: float32 {peak32 / 1e9:.0f} GFLOP/s, bfloat16 {peak16 / 1e9:.0f} GFLOP/s")
 
+    def npz(name, n, shape):
+        path = tmp / f"{name}.npz"
+        np.savez(path, x_train=rng.integers(0, 256, (n, *shape), dtype=np.uint8), y_train=rng.integers(0, 10, n))
+        return f"npz:{path}"
+
+    gpus = [tf.config.experimental.get_device_details(g).get("device_name", g.name)
+            for g in tf.config.list_physical_devices("GPU")]
+    peak32 = matmul_peak("float32")
+    peak16 = matmul_peak("bfloat16") if not gpus else None
+    print(f"matmul peak: float32 {peak32 / 1e9:.0f} GFLOP/s"
+          + (f", bfloat16 {peak16 / 1e9:.0f} GFLOP/s" if peak16 else ""))
+    tensor_peak = None
+    if gpus:
+        known = [gpu_peak(name) for name in gpus]
+        tensor_peak = sum(known) if all(known) else None
+        print(f"GPU fp16/bf16 tensor peak (datasheet, {len(gpus)} x {gpus[0]}): "
+              + (f"{tensor_peak / 1e12:.0f} TFLOP/s" if tensor_peak else "unknown GPU"))
+
+    # name: (archspec model, hand-written model, data, spec for the MACs, batch, images per epoch)
     nets = {
         # archspec's ResNet-20 spec with projection shortcuts (option B), like the baseline below
         "resnet20": (lambda: archspec.build(ROOT / "architectures" / "resnet20.yaml", shortcut="projection"),
-                     resnet20, f"npz:{npz}", None),
-        "lenet5": (lambda: archspec.build(ROOT / "architectures" / "lenet5.yaml"), lenet5_keras, f"npz:{npz1}",
-                   ROOT / "architectures" / "lenet5.yaml"),
+                     resnet20, lambda: npz("cifar_like", args.images, (32, 32, 3)),
+                     archspec.load(ROOT / "architectures" / "resnet20.yaml", shortcut="projection"), 128, args.images),
+        "resnet50_64": (lambda: archspec.build(archspec.load("resnet50", input_shape=[64, 64, 3])), resnet50_64,
+                        lambda: npz("imagenet64_like", args.images // 4, (64, 64, 3)),
+                        archspec.load("resnet50", input_shape=[64, 64, 3]), 32, args.images // 4),
+        "lenet5": (lambda: archspec.build(ROOT / "architectures" / "lenet5.yaml"), lenet5_keras,
+                   lambda: npz("lenet_like", 4 * args.images, (32, 32, 1)),
+                   archspec.load(ROOT / "architectures" / "lenet5.yaml"), 128, 4 * args.images),
     }
     ratios = []
     for name in args.nets.split(","):
-        ours_fn, base_fn, data, spec = nets[name]
-        if name == "lenet5":
-            args_images = args.images
-            args.images = 4 * args.images
-        ours, base = [], []
+        ours_fn, base_fn, make_data, spec, args.batch_size, images = nets[name]
+        data = make_data()
+        args.images, saved_images = images, args.images
+        ours, base, fused, nchw = [], [], [], []
         for r in range(args.rounds):
             ours.append(run_archspec(name, ours_fn, data, args, tmp / f"{name}_{r}"))
             base.append(run_baseline(base_fn, data, args))
-        if name == "lenet5":
-            args.images = args_images
-        ips_ours, ips_base = max(ours), max(base)
-        import keras
-
-        from archspec.train.execution import macs_per_example
-
-        macs = archspec.summary(spec).macs if spec else macs_per_example(base_fn())
+            if args.fused_bn:
+                fused.append(run_baseline(base_fn, data, args, fused=True))
+            if args.channels_first and name == "resnet20":
+                nchw.append(run_baseline(lambda: resnet20(channels_first=True), data, args))
+        args.images = saved_images
+        macs = spec.analyze().macs
+        ips_ours, ips_base = statistics.median(ours), statistics.median(base)
         train_flops = 2 * 3 * macs * ips_ours
         ratio = ips_ours / ips_base
         ratios.append(ratio)
-        print(f"{name}: archspec {ips_ours:,.0f} img/s, keras fit {ips_base:,.0f} img/s, ratio {ratio:.2f}; "
-              f"{macs / 1e6:.2f} M MACs/image, training {train_flops / 1e9:.0f} GFLOP/s = "
-              f"{100 * train_flops / peak32:.0f}% of float32 peak, {100 * train_flops / peak16:.0f}% of bf16 peak")
-        del keras
+        peaks = (f"{100 * train_flops / tensor_peak:.1f}% of the GPU tensor peak" if tensor_peak else
+                 f"{100 * train_flops / peak32:.0f}% of float32 peak"
+                 + (f", {100 * train_flops / peak16:.0f}% of bf16 peak" if peak16 else ""))
+        print(f"{name} (batch {args.batch_size}): archspec {ips_ours:,.1f} img/s ({_spread(ours)}), "
+              f"keras fit {ips_base:,.1f} img/s ({_spread(base)}), ratio {ratio:.2f}; {macs / 1e6:.2f} M MACs/image, "
+              f"training {train_flops / 1e9:.0f} GFLOP/s = {peaks}")
+        if fused:
+            f = statistics.median(fused)
+            print(f"{name}: keras fit with fused batch norm {f:,.1f} img/s ({_spread(fused)}), "
+                  f"{f / ips_base:.2f}x plain keras fit, {100 * 6 * macs * f / peak32:.0f}% of float32 peak")
+        if nchw:
+            f = statistics.median(nchw)
+            print(f"{name}: keras fit channels-first {f:,.1f} img/s ({_spread(nchw)}), "
+                  f"{f / ips_base:.2f}x channels-last")
     print(f"ratio={math.exp(sum(map(math.log, ratios)) / len(ratios)):.2f}")
     return 0
+
+
+def _spread(values) -> str:
+    return f"{min(values):,.1f}-{max(values):,.1f} over {len(values)} rounds"
 
 
 if __name__ == "__main__":

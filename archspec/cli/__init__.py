@@ -23,7 +23,8 @@ few lines and exits with status 2, as does a file that cannot be read or written
 truncated, full disk, read-only, in use); a failure of the run itself (``RunError``) exits with 1;
 never a traceback. SIGTERM (what schedulers and ``docker stop`` send) is handled as Ctrl-C is:
 a run records ``interrupted`` and the command exits with 143. argparse (stdlib) is enough here and keeps ``archspec summary`` fast: no command
-module imports TensorFlow until it runs.
+module imports TensorFlow until it runs, and a command line that names its command imports only
+that command's module (:data:`COMMAND_NAMES`; help and mistakes build the whole parser).
 """
 
 from __future__ import annotations
@@ -47,8 +48,14 @@ EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool its rea
 #: the command modules, in the order ``archspec --help`` lists them
 COMMANDS = tuple(f"archspec.cli.{name}" for name in (
     "validate", "summary", "build", "resolve", "ops", "diff", "plot", "export", "visualize", "schema", "zoo",
-    "train", "tune"))
+    "train", "tune", "bench"))
 
+
+#: every command, and the module that adds it where that is not ``archspec.cli.<command>``
+#: (``tests/cli/test_command_import.py`` checks this against what the modules add)
+COMMAND_NAMES = ("validate", "summary", "build", "resolve", "ops", "diff", "plot", "export", "visualize",
+                 "schema", "zoo", "train", "evaluate", "tune", "bench")
+_MODULE_OF = {"evaluate": "archspec.cli.train"}
 
 _VERBOSE_HELP = "show what TensorFlow prints by itself (start-up lines, warnings; hidden by default)"
 
@@ -68,13 +75,17 @@ class _Parser(argparse.ArgumentParser):
         return super().parse_known_args(args, namespace)
 
 
-def make_parser() -> argparse.ArgumentParser:
+def make_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command; with ``only`` (one of :data:`COMMAND_NAMES`), of that command
+    alone: only its module is imported (what :func:`main` does for a command line that names
+    one, so ``archspec summary`` does not import the training and tuning modules)."""
     parser = _Parser(prog="archspec", description=__doc__.split("\n")[0])
     parser.add_argument("--version", action="version", version=_version())
     parser.add_argument("-v", "--verbose", action="store_true", dest="tensorflow_logs", help=_VERBOSE_HELP)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                 parser_class=argparse.ArgumentParser)
-    for name in COMMANDS:
+    modules = COMMANDS if only is None else (_MODULE_OF.get(only, f"archspec.cli.{only}"),)
+    for name in modules:
         module = importlib.import_module(name)
         # a module adds its one command; train.py (train, evaluate) and tune.py add theirs
         add = getattr(module, "add_parser", None) or module.add_parsers
@@ -104,7 +115,8 @@ def _version() -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run ``archspec ARGV``; return the exit status (0 done, 1 a run failed, 2 a mistake in the
     spec or the arguments, 130 interrupted, 141 the reader of stdout went away)."""
-    args = make_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = make_parser(_named_command(argv)).parse_args(argv)
     previous = _handle_sigterm()
     was_verbose = _env.is_verbose()
     _env.set_verbose(was_verbose or args.tensorflow_logs)
@@ -133,6 +145,17 @@ def main(argv: list[str] | None = None) -> int:
         _env.set_verbose(was_verbose)
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _named_command(argv: list[str]) -> str | None:
+    """The command ``argv`` names, where its parser alone will do: a known command, not preceded
+    by ``-h``/``--help``/``--version`` (those show every command); else None."""
+    for arg in argv:
+        if arg in ("-h", "--help", "--version"):
+            return None
+        if not arg.startswith("-"):  # the main options take no value: the first word is the command
+            return arg if arg in COMMAND_NAMES else None
+    return None
 
 
 def _handle_sigterm():

@@ -4,6 +4,10 @@
   on CPUs with native bfloat16 (AVX512_BF16 or AMX), measured 1.1-1.3x float32 for ResNet-20 on
   such a CPU; else ``float32``. The model's output layers always compute in float32.
 - jit_compile ``auto``: XLA on GPUs and TPUs; off on CPUs, where it measured about 0.65x.
+
+The decisions are pure functions of what the hardware reports (:func:`select_precision`,
+:func:`select_jit`: CPU flags, GPU compute capabilities, TPU count), unit-tested with made-up
+device lists; :func:`choose_precision` and :func:`choose_jit` feed them this machine's.
 """
 
 from __future__ import annotations
@@ -14,12 +18,38 @@ from pathlib import Path
 from archspec._recursion import deep_recursion
 
 
-def cpu_has_bf16() -> bool:
+#: CPU flags (``/proc/cpuinfo``) of native bfloat16 arithmetic
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def cpu_flags() -> set:
+    """The flags of this machine's CPU (``/proc/cpuinfo``), empty where that cannot be read."""
     try:
-        flags = Path("/proc/cpuinfo").read_text()
+        text = Path("/proc/cpuinfo").read_text()
     except OSError:
-        return False
-    return " avx512_bf16" in flags or " amx_bf16" in flags
+        return set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return set(line.partition(":")[2].split())
+    return set()
+
+
+def cpu_has_bf16(flags=None) -> bool:
+    flags = cpu_flags() if flags is None else set(flags)
+    return any(f in flags for f in BF16_FLAGS)
+
+
+def select_precision(cpu: set, gpu_capabilities: list) -> str:
+    """``auto``'s policy given the CPU's flags and the visible GPUs' compute capabilities
+    (``[(8, 0), ...]``, empty without GPUs): float16 needs tensor cores (7.0) on every GPU."""
+    if gpu_capabilities:
+        return "mixed_float16" if min(tuple(c) for c in gpu_capabilities) >= (7, 0) else "float32"
+    return "mixed_bfloat16" if cpu_has_bf16(cpu) else "float32"
+
+
+def select_jit(gpus: int, tpus: int = 0) -> bool:
+    """``auto``'s XLA decision: on with an accelerator, off on a CPU alone."""
+    return bool(gpus or tpus)
 
 
 def gpu_capability() -> tuple | None:
@@ -38,9 +68,7 @@ def choose_precision(name: str) -> str:
     if name != "auto":
         return name
     cap = gpu_capability()
-    if cap is not None:
-        return "mixed_float16" if cap >= (7, 0) else "float32"
-    return "mixed_bfloat16" if cpu_has_bf16() else "float32"
+    return select_precision(cpu_flags(), [cap] if cap is not None else [])
 
 
 def choose_jit(name: str) -> bool:
@@ -50,7 +78,7 @@ def choose_jit(name: str) -> bool:
         return False
     import tensorflow as tf
 
-    return bool(tf.config.list_physical_devices("GPU") or tf.config.list_logical_devices("TPU"))
+    return select_jit(len(tf.config.list_physical_devices("GPU")), len(tf.config.list_logical_devices("TPU")))
 
 
 @contextlib.contextmanager

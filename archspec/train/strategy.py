@@ -2,7 +2,8 @@
 
 ``auto``: MirroredStrategy when more than one GPU is visible, MultiWorkerMirroredStrategy when
 ``TF_CONFIG`` names several workers, TPUStrategy when a TPU is found, else the default strategy.
-GPUs and CPUs take the same code path; only the devices differ.
+GPUs and CPUs take the same code path; only the devices differ. The choice itself is the pure
+function :func:`select_strategy` of the worker count, GPU count and TPU environment.
 """
 
 from __future__ import annotations
@@ -72,6 +73,19 @@ def _tpu():
         return None
 
 
+def select_strategy(workers: int, gpus: int, tpu_named: bool = False) -> str:
+    """``auto``'s strategy name: ``multi_worker`` for a cluster of several workers, ``mirrored``
+    over several GPUs, ``tpu`` where the environment names a TPU (the default strategy if none is
+    found), else ``default``."""
+    if workers > 1:
+        return "multi_worker"
+    if gpus > 1:
+        return "mirrored"
+    if tpu_named:
+        return "tpu"
+    return "default"
+
+
 def make_strategy(name: str, loc: Loc):
     """The strategy ``name`` (see the module docstring for ``auto``)."""
     import tensorflow as tf
@@ -80,16 +94,12 @@ def make_strategy(name: str, loc: Loc):
     # MultiWorkerMirroredStrategy can no longer configure its collective ops
     gpus = tf.config.list_physical_devices("GPU")
     if name == "auto":
-        if cluster_workers() > 1:
-            name = "multi_worker"
-        elif len(gpus) > 1:
-            name = "mirrored"
-        elif os.environ.get("TPU_NAME") or os.environ.get("COLAB_TPU_ADDR"):
+        name = select_strategy(cluster_workers(), len(gpus),
+                               bool(os.environ.get("TPU_NAME") or os.environ.get("COLAB_TPU_ADDR")))
+        if name == "tpu":
             strategy = _tpu()
             if strategy is not None:
                 return strategy
-            name = "default"
-        else:
             name = "default"
     if name == "default":
         return tf.distribute.get_strategy()

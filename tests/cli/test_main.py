@@ -30,7 +30,7 @@ def test_a_run_error_exits_1_without_a_traceback(tmp_path, monkeypatch, capsys):
 def test_every_command_module_adds_its_commands():
     names = set(make_parser()._subparsers._group_actions[0].choices)
     assert names == {"validate", "summary", "build", "resolve", "ops", "diff", "plot", "export", "visualize",
-                     "schema", "zoo", "train", "evaluate", "tune"}
+                     "schema", "zoo", "train", "evaluate", "tune", "bench"}
     for module in COMMANDS:
         mod = importlib.import_module(module)
         assert hasattr(mod, "add_parser") or hasattr(mod, "add_parsers"), module
