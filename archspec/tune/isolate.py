@@ -165,8 +165,8 @@ def _child(job_path: str) -> int:
                           latency_ms=hm.latency_ms)
         result["history"] = {k: _plain([float(x) for x in v]) for k, v in history.history.items()}
     except Exception as err:  # the trial's reason, as an in-process trial's record keeps it
-        if "archspec.tune.trials" in sys.modules:  # (not imported: an error before TensorFlow)
-            result["error"] = sys.modules["archspec.tune.trials"].error_text(err)
+        if "archspec.tune.failures" in sys.modules:  # (not imported: an error before TensorFlow)
+            result["error"] = sys.modules["archspec.tune.failures"].error_text(err)
         else:
             result["error"] = f"{type(err).__name__}: {err}"
     write_json(out, result)
