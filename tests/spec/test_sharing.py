@@ -248,7 +248,7 @@ def test_tied_embeddings_one_matrix_for_input_and_output(keras):
     assert model.count_params() == 30 * 6 + 42
     assert_analyzer_equals_keras(s, model)
     ids = np.random.default_rng(3).integers(0, 30, size=(2, 5)).astype("int32")
-    hidden = keras.Model(model.inputs, model.get_layer("dense").output)(ids)
+    hidden = keras.Model(model.input, model.get_layer("dense").output)(ids)
     matrix = np.asarray(model.get_layer("reversible_embedding").embeddings)
     np.testing.assert_allclose(np.asarray(model(ids)), np.asarray(hidden) @ matrix.T, rtol=1e-5, atol=1e-6)
     assert archspec.loads(resolved_yaml(s)).analyze().total_params == 222
