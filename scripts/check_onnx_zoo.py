@@ -26,19 +26,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-# the sizes of tests/zoo/test_zoo.py (SMALL), and classes 10 for every spec that has the param
-SMALL = {
-    **{f"vgg{v}": {"input_shape": [32, 32, 3], "fc_units": 256}
-       for v in ("11", "11_lrn", "13", "16", "16_c", "16_bn", "19")},
-    **{f"resnet{d}": {"input_shape": [64, 64, 3]} for d in ("18", "34", "50", "101", "152")},
-    "alexnet": {"input_shape": [99, 99, 3]},
-    "alexnet_single": {"input_shape": [99, 99, 3]},
-    "zfnet": {"input_shape": [64, 64, 3]},
-    "fixed_input_cnn": {"input_shape": [64, 64, 3]},
-    "all_conv_gap": {"input_shape": [64, 64, 3]},
-    "cnn3d_volumes": {"input_shape": [8, 32, 32, 3], "width": 0.25},
-    "text_cnn1d": {"vocab": 1000},
-}
+# the sizes of the zoo's tests (tests/zoo/sizes.py), and classes 10 for every spec that has the param
+from tests.zoo.sizes import SMALL  # noqa: E402
 #: image sizes tried, smallest first, for a spec with an ``input_shape`` param not in SMALL
 SIZES = (32, 64, 75, 96, 128)
 

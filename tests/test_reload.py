@@ -25,7 +25,8 @@ from archspec.tools.zoo import archspec_classes, format_needs_archspec, needs_ar
 from archspec import _registration
 from tests.conftest import ROOT, ZOO
 from tests.kerascheck import assert_analyzer_equals_keras
-from tests.zoo.test_zoo import KERAS_APPS_TWINS, SMALL, _as_list, _inputs
+from tests.zoo.sizes import SMALL
+from tests.zoo.test_zoo import KERAS_APPS_TWINS, _as_list, _inputs
 
 MAX_PARAMS = 20_000_000  # larger models are skipped, however small their input
 MANY_LAYERS = 150  # the zoo models of more layers have a test of their own (marked slow)

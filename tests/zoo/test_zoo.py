@@ -20,24 +20,11 @@ import pytest
 import archspec
 from tests.kerascheck import assert_analyzer_equals_keras
 from tests.conftest import ZOO
+from tests.zoo.sizes import SMALL  # smaller inputs for the smoke test
 
 SPECS = sorted(ZOO.glob("*.yaml"))
 ROUND_TRIP_MAX_PARAMS = 20_000_000
 
-# Smaller inputs (and widths) for the smoke test, where the net allows them; the rest at their size.
-SMALL = {
-    **{f"vgg{v}": {"input_shape": [32, 32, 3], "fc_units": 256}
-       for v in ("11", "11_lrn", "13", "16", "16_c", "16_bn", "19")},
-    **{f"resnet{d}": {"input_shape": [64, 64, 3]} for d in ("18", "34", "50", "101", "152")},
-    "alexnet": {"input_shape": [99, 99, 3]},
-    "alexnet_single": {"input_shape": [99, 99, 3]},
-    "zfnet": {"input_shape": [64, 64, 3]},
-    "fixed_input_cnn": {"input_shape": [64, 64, 3]},
-    "all_conv_gap": {"input_shape": [64, 64, 3]},
-    "cnn3d_volumes": {"input_shape": [8, 32, 32, 3], "width": 0.25},
-    "text_cnn1d": {"vocab": 1000},
-    "cnn_lstm_video": {"frames": 4, "size": 32},
-}
 # built, compared layer by layer with the analyzer and with keras.applications in
 # test_keras_apps.py: not built a second time here
 KERAS_APPS_TWINS = {"resnet101", "resnet152"}
@@ -45,7 +32,7 @@ KERAS_APPS_TWINS = {"resnet101", "resnet152"}
 # keras.applications in its own tests/zoo/test_apps_*.py, so not built here at full size
 KERAS_APPS_TWINS |= {"densenet", "resnet_v2", "xception", "inception_v3", "mobilenet", "mobilenet_v2",
                      "mobilenet_v3", "efficientnet", "efficientnet_v2", "inception_resnet_v2",
-                     "nasnet", "regnet", "convnext"}
+                     "nasnet", "convnext"}
 
 
 def _weights(weights) -> int:
