@@ -103,6 +103,8 @@ class HyperModel(kt.HyperModel):
         self.validation_steps: int | None = None
         self.latency_input = None  # one example (batch 1): set, each trial's latency is measured after fit
         self.latency_ms: float | None = None
+        self.trial_dir: Path | None = None  # set by archspec's tuners: the trial's epoch checkpoint lives there
+        self.resumed_epoch = 0              # the last fit resumed after this many epochs (0: from the start)
         self._conditions: dict | None = None
         self._cache: tuple | None = None
 
@@ -188,8 +190,15 @@ class HyperModel(kt.HyperModel):
         t0 = time.perf_counter()
         # released(): without it TensorFlow keeps every trial's traced graphs for good, whatever
         # keras-tuner tuner drives this hypermodel (see archspec.train.graphs)
+        self.resumed_epoch = 0
         with quiet_optimizer_warning(), released():
-            history = model.fit(*args, **kwargs)
+            if self.trial_dir is None:
+                history = model.fit(*args, **kwargs)
+            else:  # saved after each epoch; a trial run again after a kill resumes (archspec.tune.checkpoint)
+                from archspec.tune import checkpoint
+
+                history, self.resumed_epoch = checkpoint.fit(model, self.trial_dir, hp.values, kwargs,
+                                                             lambda **kw: model.fit(*args, **kw))
         self.fit_seconds = time.perf_counter() - t0
         if self.latency_input is not None:  # --objective latency:min (archspec.tune.pareto)
             from archspec.tune.pareto import measure_latency

@@ -8,6 +8,8 @@ pruner's decision); the child also writes keras-tuner's best-epoch checkpoint in
 folder, as a trial run in-process does, and its output goes to ``trials/trial_N/isolate.log``.
 The data are written once per search, to ``isolate/data.pkl`` in the search directory.
 
+A child whose search is killed exits too (:func:`die_with_parent`); its trial, run again by the
+search started again, resumes from its epoch checkpoint (:mod:`archspec.tune.checkpoint`).
 A child that raises, is killed (SIGKILL, the kernel's out-of-memory killer), crashes (SIGSEGV) or
 exits without its result makes the trial fail with that reason (:class:`TrialProcessError`), and
 the search goes on; a NaN objective fails the trial as in-process. The job and data files are
@@ -29,6 +31,7 @@ JOB = "isolate.job"        # in the trial's folder: what the child runs
 RESULT = "isolate.json"    # in the trial's folder: what the child did
 LOG = "isolate.log"        # in the trial's folder: the child's stdout and stderr
 DATA = "isolate/data.pkl"  # in the search directory: the fit's arrays, once per search
+PARENT = "ARCHSPEC_TRIAL_PARENT"  # the search's pid, in the child's environment
 #: the last lines of a child's log kept in the reason of a trial whose child died without a result
 LOG_LINES = 3
 
@@ -58,7 +61,8 @@ def run_isolated(tuner, trial, seed: int, curve, args: tuple, kwargs: dict) -> d
         pickle.dump(job, f)
     with open(trial_dir / LOG, "wb") as log:
         code = subprocess.call([sys.executable, "-m", "archspec.tune.isolate", str(job_path)],
-                               stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                               stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                               env={**os.environ, PARENT: str(os.getpid())})
     result = _read_result(result_path)
     if result is None:
         raise TrialProcessError(_death(code, trial_dir / LOG))
@@ -66,6 +70,7 @@ def run_isolated(tuner, trial, seed: int, curve, args: tuple, kwargs: dict) -> d
     curve.pruned = result.get("pruned")
     hm.fit_seconds = result.get("fit_seconds") or 0.0
     hm.latency_ms = result.get("latency_ms")
+    hm.resumed_epoch = result.get("resumed_epoch") or 0
     if result.get("error"):
         raise TrialProcessError(result["error"])
     return best_epoch(result["history"], objective.name, objective.direction)
@@ -124,8 +129,29 @@ def _death(code: int, log: Path) -> str:
     return text + ("; its log ends: " + " | ".join(t.strip() for t in tail) if tail and code >= 0 else "")
 
 
+def die_with_parent(parent: int | None = None, poll: float = 0.5) -> None:
+    """Exit when ``parent`` (the search's pid, :data:`PARENT` in the environment; else this
+    process's parent now) is no longer this process's parent: a search killed while its trial's
+    process runs leaves no orphan training on (the search, started again, runs the trial again
+    from its epoch checkpoint; two processes must never train one trial). The pid is handed down,
+    not read here: a search killed before this runs has already made another process the parent."""
+    import threading
+    import time
+
+    if parent is None:
+        parent = int(os.environ.get(PARENT) or os.getppid())
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(poll)
+        os._exit(3)
+
+    threading.Thread(target=watch, name="archspec-die-with-parent", daemon=True).start()
+
+
 def _child(job_path: str) -> int:
     """The child: build, fit, write the result; an exception is the result's ``error``."""
+    die_with_parent()
     import archspec.faults as faults
     from archspec._env import quiet_tensorflow
     from archspec.train.artifacts import write_json
@@ -147,6 +173,7 @@ def _child(job_path: str) -> int:
         with open(job["data"], "rb") as f:
             data = pickle.load(f)
         hm = job["hypermodel"]
+        hm.trial_dir = Path(job_path).parent  # the epoch checkpoint: a trial killed mid-way resumes
         hp = kt.HyperParameters.from_config(job["hp"])
         keras.utils.set_random_seed(job["seed"])
         name, direction = job["objective"]
@@ -162,7 +189,7 @@ def _child(job_path: str) -> int:
             history = hm.fit(hp, model, *data["args"], **fit)
         finally:
             result.update(curve=_plain(curve.curve), pruned=curve.pruned, fit_seconds=hm.fit_seconds,
-                          latency_ms=hm.latency_ms)
+                          latency_ms=hm.latency_ms, resumed_epoch=hm.resumed_epoch)
         result["history"] = {k: _plain([float(x) for x in v]) for k, v in history.history.items()}
     except Exception as err:  # the trial's reason, as an in-process trial's record keeps it
         if "archspec.tune.failures" in sys.modules:  # (not imported: an error before TensorFlow)

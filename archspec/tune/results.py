@@ -130,6 +130,7 @@ def trial_line(trial_dir: str, trial, objective: str) -> str:
     error = (rec.get("error") or "").strip().splitlines()
     return (f"trial {trial.trial_id}: {objective}={score} {status}"
             + (f" ({_clip(error[0], 200)})" if error and status == "failed" else "")
+ + (f" (resumed after epoch {rec['resumed_epoch']})" if rec.get("resumed_epoch") else "")
             + (f" latency={rec['latency_ms']:.3f}ms" if rec.get("latency_ms") is not None else "")
             + (f" epochs={epochs}" if epochs is not None else "")
             + (f" params={rec['params']:,} MACs={rec['macs']:,}" if rec.get("params") is not None else "")

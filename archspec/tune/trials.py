@@ -93,6 +93,8 @@ class _Trials:
         hm: HyperModel = self.hypermodel
         hm.fit_seconds = 0.0
         hm.latency_ms = None
+        hm.resumed_epoch = 0
+        hm.trial_dir = Path(self.get_trial_dir(trial.trial_id))  # its epoch checkpoint (archspec.tune.checkpoint)
         try:
             record = static_record(hm, trial)
         except Exception as err:  # e.g. values the analyzer refuses: a failed trial, with its reason
@@ -134,6 +136,8 @@ class _Trials:
                       curve=_plain(watch.curve))
         if hm.latency_ms is not None:
             record["latency_ms"] = hm.latency_ms
+        if hm.resumed_epoch:  # run again after a kill: the epochs before it came from its checkpoint
+            record["resumed_epoch"] = hm.resumed_epoch
         if watch.pruned:  # stopped by the pruner: never the best, reported as the worst objective
             record.update(status="pruned", pruned=watch.pruned)
             result = {self.oracle.objective.name: self._worst()}
@@ -179,6 +183,9 @@ class _Trials:
         """After keras-tuner ended ``trial``: a trial it failed without an exception (a NaN objective)
         gets its reason recorded; the trial's line is printed. Returns the trial's record."""
         faults.point("tune.trial_ended")
+        from archspec.tune import checkpoint
+
+        checkpoint.remove(self.get_trial_dir(trial.trial_id))  # ended: never resumed again
         ended = self.oracle.get_trial(trial.trial_id)
         path = Path(self.get_trial_dir(trial.trial_id)) / RECORD
         record = _read_record(path)

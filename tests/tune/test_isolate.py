@@ -102,3 +102,31 @@ def test_the_reason_is_kept_as_given():
 
     assert error_text(TrialProcessError("the trial's process was killed by SIGSEGV")) == \
         "the trial's process was killed by SIGSEGV"
+
+
+def test_a_trial_process_exits_when_its_search_is_killed(tmp_path):
+    """A search killed (SIGKILL) while a trial's process trains leaves no orphan: the child exits
+    within a second or so, before the search started again runs the trial again."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    child = ("import time; from archspec.tune.isolate import die_with_parent; "
+             "die_with_parent(poll=0.05); time.sleep(60)")
+    parent = (f"import os, signal, subprocess, sys; p = subprocess.Popen([sys.executable, '-c', {child!r}], "
+              "env=dict(os.environ, ARCHSPEC_TRIAL_PARENT=str(os.getpid())), stdout=subprocess.DEVNULL); "
+              "print(p.pid, flush=True); os.kill(os.getpid(), signal.SIGKILL)")
+    run = subprocess.run([sys.executable, "-c", parent], capture_output=True, text=True, timeout=60,
+                         cwd=Path(__file__).resolve().parents[2])
+    pid = int(run.stdout.split()[0])
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, 9)
+        pytest.fail("the trial's process outlived its search")

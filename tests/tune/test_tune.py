@@ -293,21 +293,26 @@ def _statuses(directory):
 
 # One search, killed again and again at the instants where a kill used to lose a trial's record
 # or could tear a file, each time resumed by the same command: after keras-tuner marked a trial
-# completed (the record used to be written only then), after a trial trained (before its record),
+# completed (the record used to be written only then), in the middle of a trial (it resumes from
+# its last epoch; a kill after it trained, before its record, is tests/tune/test_tune_faults.py's),
 # and while the results are written. ARCHSPEC_FAULT kills the process exactly there
 # (archspec.faults), so no timer races the run.
 KILLS = [  # (fault, extra arguments, the trials keras-tuner has completed after the kill)
     ("tune.trial_ended:1", [], {"trial_0"}),
-    ("tune.trial_trained:1", [], {"trial_0"}),  # trial_1 trained, not recorded: it runs again
-    # ... here, under a MirroredStrategy over two logical CPUs (a trial may run under any strategy)
+    ("tune.trial_epoch:1", [], {"trial_0"}),  # trial_1 killed mid-way: after its first epoch's state
+    # ... here, under a MirroredStrategy over two logical CPUs (a trial may run under any strategy):
+    # trial_1 resumes from that state, trains its second epoch, is recorded
     ("tune.results:1", ["--strategy", "mirrored:2"], {"trial_0", "trial_1"}),
 ]
 
 
 @pytest.mark.slow
 def test_a_kill_at_any_point_loses_at_most_the_running_trial(tmp_path):
-    cmd = _tune_cmd(tmp_path, "--max-trials", "2", "--epochs", "1")
+    from archspec.train.checkpoint import Checkpoints
+
+    cmd = _tune_cmd(tmp_path, "--max-trials", "2")  # two epochs a trial
     kept: dict = {}  # records of completed trials: never rewritten by a later run
+    saved = None
     for fault, extra, completed in KILLS:
         run = subprocess.run(cmd + extra, env=_env(ARCHSPEC_FAULT=fault), cwd=ROOT, capture_output=True,
                              text=True, timeout=240)
@@ -319,7 +324,15 @@ def test_a_kill_at_any_point_loses_at_most_the_running_trial(tmp_path):
         for name, rec in kept.items():
             assert records[name] == rec, f"{fault}: {name} was run again"
         kept.update({n: records[n] for n in completed})
-    assert re.search(r"^trial 1: val_accuracy=\S+ completed", run.stdout, re.M), run.stdout  # mirrored
+        epochs = tmp_path / tune.PROJECT / "trial_1" / "epochs"
+        if fault.startswith("tune.trial_epoch"):  # the state of trial_1's first epoch, nothing more
+            saved = Checkpoints(epochs).load()
+            assert saved.epoch == 1 and len(saved.meta["curve"]) == 1 and "trial_1" not in records
+    assert re.search(r"^trial 1: val_accuracy=\S+ completed \(resumed after epoch 1\)", run.stdout, re.M), run.stdout
+    resumed = kept["trial_1"]
+    assert resumed["resumed_epoch"] == 1 and len(resumed["curve"]) == 2
+    assert resumed["curve"][0] == saved.meta["curve"][0]  # epoch 1 as the killed run measured it: not retrained
+    assert not epochs.exists()  # the trial ended: its epoch states are gone
     # an older archspec could be killed between keras-tuner's save and its own record: a resumed
     # search re-derives the lost record (params, MACs, memory, status are static)
     lost = tmp_path / tune.PROJECT / "trial_0" / tune.RECORD

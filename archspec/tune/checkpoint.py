@@ -1,0 +1,138 @@
+"""A trial's epoch checkpoint: a trial cut short by a kill resumes at its last completed epoch.
+
+While a trial trains, each completed epoch is saved to ``trials/trial_N/epochs/`` (archspec
+train's verified state files, :mod:`archspec.train.checkpoint`: every model and optimizer
+variable, the epoch, and the history and objective curve up to it). When the search is started
+again after a kill (of the search, of a ``--parallel`` worker or of an ``--isolate``'d trial's
+process), keras-tuner gives the interrupted trial again; its fit loads that state and trains the
+remaining epochs only. The history it returns, the objective curve the pruner sees and the
+best-epoch weights keras-tuner keeps cover every epoch, before and after the kill. Once the trial
+has ended the folder is removed.
+
+The resumed epochs see the data in another shuffled order than they would have without the kill
+(the order is drawn anew when ``fit`` starts): the trial's score is that of the same run continued,
+not bit for bit the score of a run never killed. A checkpoint of other values (a trial folder
+reused) is ignored.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import keras
+
+import archspec.faults as faults
+from archspec.train import checkpoint as ck
+
+DIR = "epochs"  # in the trial's folder
+
+
+class TrialCheckpoint(keras.callbacks.Callback):
+    """Saves the trial's state after every epoch (see the module docstring)."""
+
+    def __init__(self, trial_dir: str | Path, values: dict):
+        super().__init__()
+        self.checkpoints = ck.Checkpoints(Path(trial_dir) / DIR, log=lambda message: None)
+        self.values = _plain_values(values)
+        self.history: dict[str, list] = {}  # every epoch's logs, the resumed ones first
+        self.curve: list | None = None      # the objective callback's curve (set by restore)
+        self.resumed_epoch = 0
+        self.others: list = []              # the fit's other callbacks (the curve is among them)
+
+    def restore(self, model, initial_epoch: int, callbacks: list) -> int:
+        """Load this trial's last epoch into ``model`` (and into keras-tuner's best-epoch saver
+        and archspec's curve among ``callbacks``); the epoch ``fit`` starts at."""
+        try:
+            state = self.checkpoints.load()
+        except Exception:  # every state file damaged: train from the start
+            return initial_epoch
+        if state is None or state.meta.get("values") != self.values or state.epoch <= initial_epoch:
+            return initial_epoch
+        from archspec.train.callbacks import keras_value, variables
+
+        with model.distribute_strategy.scope():
+            opt = model.optimizer
+            if opt is not None and not opt.built:  # its variables must exist to receive the state
+                opt.build(model.trainable_variables)
+            model_vars, opt_vars = variables(model)
+            keep = [(v, keras_value(v)) for v in opt_vars if v.path.endswith("learning_rate")]
+            try:
+                ck.assign(state, model_vars, opt_vars, where=self.checkpoints.dir)
+            except Exception:  # another model's state: train from the start
+                return initial_epoch
+            for v, value in keep:
+                v.assign(value)
+        self.history = {k: list(v) for k, v in state.meta.get("history", {}).items()}
+        for cb in callbacks:
+            if hasattr(cb, "curve") and hasattr(cb, "pruned"):  # archspec.tune.trials._Curve
+                cb.curve[:] = [math.nan if v is None else v for v in state.meta.get("curve", [])]
+            best = getattr(cb, "best_value", None)
+            objective = getattr(cb, "objective", None)
+            if best is not None and objective is not None:  # keras-tuner's SaveBestEpoch
+                for value in self.history.get(objective.name, []):
+                    if value is not None and objective.better_than(value, cb.best_value):
+                        cb.best_value = value
+        self.resumed_epoch = state.epoch
+        return state.epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        for k, v in (logs or {}).items():
+            self.history.setdefault(k, []).append(_number(v))
+        curve = next((cb.curve for cb in self.others if hasattr(cb, "pruned")), [])
+        model_vars, opt_vars = _variables(self.model)
+        self.checkpoints.save([keras.ops.convert_to_numpy(v) for v in model_vars],
+                              [keras.ops.convert_to_numpy(v) for v in opt_vars], epoch + 1,
+                              {"history": self.history, "curve": [_number(v) for v in curve],
+                               "values": self.values}, best=False)
+        faults.point("tune.trial_epoch")  # crash tests: a kill after an epoch's state is saved
+
+    def merged(self, history):
+        """``history`` (the fit's History) with the epochs before the kill in front."""
+        if not self.resumed_epoch:
+            return history
+        before = {k: [math.nan if x is None else x for x in v[:self.resumed_epoch]] for k, v in self.history.items()}
+        after = history.history
+        history.history = {k: [*before.get(k, []), *after.get(k, [])] for k in {*before, *after}}
+        history.epoch = list(range(len(next(iter(history.history.values()), []))))
+        return history
+
+
+def fit(model, trial_dir: str | Path, values: dict, fit_kwargs: dict, run):
+    """``run(**fit_kwargs)`` (the trial's ``model.fit``) with the epoch checkpoint: resumed from
+    the trial's last saved epoch when there is one. Returns the fit's History over every epoch."""
+    saver = TrialCheckpoint(trial_dir, values)
+    callbacks = list(fit_kwargs.get("callbacks") or [])
+    start = saver.restore(model, fit_kwargs.get("initial_epoch", 0), callbacks)
+    saver.others = callbacks
+    kwargs = dict(fit_kwargs, callbacks=[*callbacks, saver])
+    if start:
+        kwargs["initial_epoch"] = start
+    history = run(**kwargs)
+    return saver.merged(history), saver.resumed_epoch
+
+
+def remove(trial_dir: str | Path) -> None:
+    """Remove the trial's epoch checkpoint (the trial has ended)."""
+    shutil.rmtree(Path(trial_dir) / DIR, ignore_errors=True)
+
+
+def _variables(model):
+    from archspec.train.callbacks import variables
+
+    return variables(model)
+
+
+def _number(v):
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(v) else v
+
+
+def _plain_values(values: dict) -> dict:
+    import json
+
+    return json.loads(json.dumps(values, default=str))
