@@ -6,7 +6,7 @@
                   [--prune-reduction ETA]]
                   --directory DIR [--data sklearn:digits] [--max-params 1M] [--max-macs 50M]
                   [--max-memory 64MiB] [--max-epochs N] [--epochs N] [--seed S]
-                  [--strategy mirrored[:N]] [--isolate] [--overwrite] [--no-model] [--set k=v ...]
+                  [--strategy mirrored[:N]] [--isolate] [--parallel N] [--overwrite] [--no-model] [--set k=v ...]
     archspec tune --summary DIR
 
 Every trial builds, compiles and trains as ``archspec train`` does, from the spec's ``train:``
@@ -90,6 +90,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--isolate", action="store_true", help="run each trial in a process of its own: a trial "
                    "that crashes (an error, NaN, killed, out of memory) fails with its reason and the search "
                    "goes on")
+    p.add_argument("--parallel", type=int, metavar="N", help="run N trials at once, each in a worker process "
+                   "with its share of the machine (a GPU each; the CPU cores divided): a worker that dies is "
+                   "started again and its trial resumes from its last epoch")
     p.add_argument("--overwrite", action="store_true", help="start afresh instead of resuming")
     p.add_argument("--no-model", action="store_true", help="do not write best.keras")
     p.add_argument("--summary", metavar="DIR", help="print the table of a finished or running search")
@@ -118,7 +121,8 @@ def cmd_tune(args) -> int:
                     max_epochs=args.max_epochs, epochs=args.epochs, budget=budget, data=args.data,
                     strategy=args.strategy, objective=objective if len(objective) > 1 else objective[0],
                     seed=args.seed, overwrite=args.overwrite, write_model=not args.no_model,
-                    overrides=train_sets, prune=pruner, pick=args.pick, isolate=args.isolate)
+                    overrides=train_sets, prune=pruner, pick=args.pick, isolate=args.isolate,
+                    parallel=args.parallel)
     if result.worker:
         print(f"worker {result.worker}: done", flush=True)
         return 0

@@ -48,7 +48,8 @@ def search(spec: Spec | str | Path, *, directory: str | Path, tuner: str = "rand
            data: str | None = None, strategy=None, objective: str | list = "val_accuracy", seed: int = 0,
            overwrite: bool = False, write_model: bool = True, log: bool = True,
            overrides: dict | None = None, prune: str | Pruner | None = None,
-           pick: str | None = None, isolate: bool = False, hparams: bool = True) -> SearchResult:
+           pick: str | None = None, isolate: bool = False, hparams: bool = True,
+           parallel: int | None = None) -> SearchResult:
     """Search the spaces of ``spec`` (a :class:`~archspec.spec.Spec` or a path) with keras-tuner.
 
     One search per directory: the search holds the directory's lock (``DIRECTORY/.lock``, see
@@ -88,6 +89,12 @@ def search(spec: Spec | str | Path, *, directory: str | Path, tuner: str = "rand
             SIGKILL, out of memory, a segfault) fails with its reason and the search goes on, and
             this process never builds a trial's model (:mod:`archspec.tune.isolate`; trials then
             train without ``strategy``).
+        parallel: run this many trials at once, each in a worker process of its own with its
+            share of the machine (one GPU each; the CPU cores divided between them): this process
+            serves keras-tuner's oracle to them as its chief, starts a worker again when it dies
+            (its trial resumes from its last epoch) and writes the results
+            (:mod:`archspec.tune.parallel`). Not with ``strategy`` nor in a process that is already
+            a keras-tuner chief or worker.
         hparams: write TensorBoard's HParams runs of the trials to ``DIRECTORY/hparams``
             (:mod:`archspec.tune.hparams`).
         overrides: train fields (dotted, ``optimizer.momentum``) to values or ``(value, Loc)``,
@@ -117,6 +124,20 @@ def search(spec: Spec | str | Path, *, directory: str | Path, tuner: str = "rand
         raise SpecError("`--prune` does not apply to hyperband: Hyperband stops trials on its own schedule",
                         command_line("--prune"), received=pruner.rule,
                         hint="use --tuner random, bayesian or grid with --prune, or hyperband without it")
+    run = dict(spec=spec, directory=directory, tuner=tuner, max_trials=max_trials, max_epochs=max_epochs,
+               epochs=epochs, budget=budget, data=data, strategy=strategy, objectives=objectives, seed=seed,
+               overwrite=overwrite, write_model=write_model, log=log, overrides=overrides, pruner=pruner,
+               pick=pick, isolate=isolate, hparams=hparams)
+    if parallel is None:
+        return _search_locked(**run)
+    from archspec.tune.parallel import chief_environment, check_parallel
+
+    check_parallel(parallel, strategy)  # before TensorFlow
+    with chief_environment():  # this process: keras-tuner's chief on 127.0.0.1, serving the workers it starts
+        return _search_locked(**run, workers=dict(n=parallel, objective=objective))
+
+
+def _search_locked(*, directory, overwrite, **run) -> SearchResult:
     role = os.environ.get("KERASTUNER_TUNER_ID")
     worker = role if role and role != "chief" else None
     # the process that holds keras-tuner's oracle (and writes its files) holds the directory's lock:
@@ -125,10 +146,7 @@ def search(spec: Spec | str | Path, *, directory: str | Path, tuner: str = "rand
     with _locked(directory, None if owns_oracle() else tuner_id()):
         if not overwrite:
             prepare_resume(directory)  # before TensorFlow: a truncated file is named at once
-        return _search(spec, directory=directory, tuner=tuner, max_trials=max_trials, max_epochs=max_epochs,
-                       epochs=epochs, budget=budget, data=data, strategy=strategy, objectives=objectives,
-                       seed=seed, overwrite=overwrite, write_model=write_model, log=log, worker=worker,
-                       overrides=overrides, pruner=pruner, pick=pick, isolate=isolate, hparams=hparams)
+        return _search(directory=directory, overwrite=overwrite, worker=worker, **run)
 
 
 @contextlib.contextmanager
@@ -156,7 +174,7 @@ def _locked(directory: str | Path, worker: str | None):
 
 def _search(spec, *, directory, tuner, max_trials, max_epochs, epochs, budget, data, strategy, objectives,
             seed, overwrite, write_model, log, worker, overrides=None, pruner=None, pick=None,
-            isolate=False, hparams=True) -> SearchResult:
+            isolate=False, hparams=True, workers=None) -> SearchResult:
     quiet_tensorflow()
     t0 = time.perf_counter()
     spec = as_spec(spec)
@@ -194,6 +212,13 @@ def _search(spec, *, directory, tuner, max_trials, max_epochs, epochs, budget, d
     if not worker:  # what the results table and --summary need to know of this search
         write_settings(directory, {"objectives": [str(o) for o in objectives], "pick": pick,
                                    "prune": None if pruner is None else vars(pruner)})
+    if workers is not None:  # --parallel: start the workers, served by searcher.search (archspec.tune.parallel)
+        from archspec.tune.parallel import start_workers
+
+        searcher.workers = start_workers(directory, workers["n"], spec, dict(
+            tuner=tuner, max_trials=max_trials, max_epochs=max_epochs, epochs=epochs, budget=budget, data=data,
+            objective=workers["objective"], seed=seed, overrides=overrides, prune=pruner, isolate=isolate),
+            log=log)
     keras.utils.set_random_seed(seed)
     cfg = hm.train_config()
     hm.steps_per_epoch = steps_for(len(x), cfg.batch_size)
@@ -206,6 +231,9 @@ def _search(spec, *, directory, tuner, max_trials, max_epochs, epochs, budget, d
         searcher.search(x, y, **fit)
     except SearchStopped as err:  # keras-tuner's limit of failed trials in a row
         stopped = err
+    finally:
+        if searcher.workers is not None:
+            searcher.workers.stop()
     result = SearchResult(Path(directory), objective=metric.name, objectives=objectives, tuner=searcher,
                           pick=str(parse_pick(pick, objectives) or "") or None)
     if worker:
@@ -226,6 +254,14 @@ def _search(spec, *, directory, tuner, max_trials, max_epochs, epochs, budget, d
         result.front = [r for r in result.rows if r.get("front")]
         failure = search_failure(result.rows, searcher.hypermodel.budget, directory,
                                  stopped=stopped.limit if stopped else None)
+        if searcher.workers is not None and searcher.oracle.ongoing_trials and not failure:
+            from archspec.errors import RunError
+
+            running = ", ".join(sorted(t.trial_id for t in searcher.oracle.ongoing_trials.values()))
+            failure = RunError(f"the search stopped before its end: trial {running} still running when no worker "
+                               "was left (" + ("; ".join(searcher.workers.given_up()) or "none died") + ")",
+                               hint="the results of the trials that ended are written; the same command "
+                                    "resumes the others (each from its last epoch)")
         if failure or stopped:
             raise failure or stopped
         if unmet:

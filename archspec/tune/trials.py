@@ -53,6 +53,7 @@ class _Trials:
         self.log = log
         self.pruner = pruner
         self.curves: dict[str, dict] = {}  # trial id -> {curve, status}: the pruner's state (see search)
+        self.workers = None  # the chief of a --parallel search: its worker processes (archspec.tune.parallel)
         self.search_seed = (kwargs.get("seed") or 1) - 1  # archspec's seed (see oracle_seed)
         super().__init__(hypermodel, **kwargs)
 
@@ -62,6 +63,19 @@ class _Trials:
         # ~260 ms on this machine, twice a trial. Objects alive now (modules, the data) stay alive
         # for the whole search: freezing them (gc.freeze, Python >= 3.7) leaves each collection
         # only what the trials create, and measured ~10x faster collections.
+        from keras_tuner.src.distribute import utils as dist_utils
+
+        if dist_utils.has_chief_oracle():  # keras-tuner 1.4.8's Parent.to_proto prints each condition's
+            from keras_tuner.src.engine import conditions  # first value (`True`) whenever a trial is sent
+
+            conditions.print = lambda *args, **kwargs: None
+        if dist_utils.is_chief_oracle():  # serve the oracle (archspec's server: --parallel's workers watched)
+            from archspec.tune.parallel import serve
+
+            self.oracle.verbose = kwargs.get("verbose", self.oracle.verbose)  # (what keras-tuner's search sets)
+            self.save()
+            serve(self.oracle, self.workers)
+            return None
         caller_froze = gc.get_freeze_count() > 0  # then leave unfreezing to the caller
         repair_records(self)  # a resumed search: completed trials a kill left without a record
         self.curves = read_curves(Path(self.project_dir).parent)  # a resumed search prunes as before
