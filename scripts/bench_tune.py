@@ -2,6 +2,8 @@
 
     .venv/bin/python scripts/bench_tune.py [--trials 8] [--epochs 3]
     .venv/bin/python scripts/bench_tune.py --memory [--trials 30]
+    .venv/bin/python scripts/bench_tune.py --memory --isolate [--trials 100]
+    .venv/bin/python scripts/bench_tune.py --parallel [2] [--trials 8] [--epochs 5]
     .venv/bin/python scripts/bench_tune.py --prune [--trials 20] [--epochs 10] [--prune-startup 3]
                                            [--prune-warmup 1]
 
@@ -28,7 +30,14 @@ never seen by the search; goal: within 0.5 points), the epochs spent (sum over t
 pruning spends at most half), pruned trials and wall time; last ``ratio=<epochs pruned /
 epochs unpruned>``.
 
-TODO(#18.4): the wall time of ``--parallel 2`` against sequential, once ``--parallel`` exists.
+``--memory --isolate``: the same, for the search's own process with every trial in a child
+process (``search(..., isolate=True)``, the parent builds no model): its resident memory after
+trial 5 and after the last of N (default 100) trials.
+
+``--parallel``: the wall time of ``archspec tune --parallel 2`` against the same command without
+it (both as whole processes, TensorFlow's import included; lenet_search on the embedded digits,
+random search, same seed, same trials: the same values and trial seeds), and each one's best
+trial; last ``ratio=<parallel wall / sequential wall>`` (below 1: faster).
 """
 
 from __future__ import annotations
@@ -166,6 +175,58 @@ def memory(trials: int, seed: int) -> None:
     print(f"ratio={b / a:.2f}")
 
 
+def memory_isolated(trials: int, seed: int) -> None:
+    from archspec.tune import trials as trial_module
+
+    seen: list = []
+    ended = trial_module._Trials._trial_ended
+
+    def count(self, trial):
+        record = ended(self, trial)
+        seen.append(rss_mib())
+        print(f"trial {trial.trial_id}: {seen[-1]:.0f} MiB", flush=True)
+        return record
+
+    trial_module._Trials._trial_ended = count
+    print(machine_header(), flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        archspec.search(SPEC, directory=tmp, max_trials=trials, epochs=1, seed=seed, isolate=True, log=False,
+                        write_model=False, hparams=False)
+    a, b = seen[4], seen[-1]
+    print(f"the search's process (trials isolated): resident memory after trial 5: {a:.0f} MiB, after trial "
+          f"{len(seen)}: {b:.0f} MiB ({100 * (b - a) / a:+.1f}%, goal: flat)")
+    print(f"ratio={b / a:.2f}")
+
+
+def parallel_bench(trials: int, epochs: int, seed: int, n: int) -> None:
+    import subprocess
+
+    print(machine_header(), flush=True)
+    print(f"{trials} random-search trials x {epochs} epochs, seed {seed}, lenet_search on sklearn:digits; "
+          f"whole `archspec tune` processes", flush=True)
+    walls, bests = {}, {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, extra in (("sequential", []), (f"--parallel {n}", ["--parallel", str(n)])):
+            directory = Path(tmp) / str(len(walls))
+            cmd = [sys.executable, "-m", "archspec", "tune", str(SPEC), "--directory", str(directory),
+                   "--max-trials", str(trials), "--epochs", str(epochs), "--seed", str(seed), "--no-model", *extra]
+            t0 = time.perf_counter()
+            run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+            walls[name] = time.perf_counter() - t0
+            if run.returncode != 0:
+                sys.exit(f"{name} failed:\n{run.stdout[-2000:]}{run.stderr[-2000:]}")
+            rows = json.loads((directory / "results.json").read_text())
+            best = max(rows, key=lambda r: r["objective"] or 0)
+            bests[name] = {r["trial_id"]: r["values"] for r in rows}
+            print(f"{name:14s} wall {walls[name]:6.1f}s; best trial {best['trial_id']} val_accuracy "
+                  f"{best['objective']:.4f}", flush=True)
+    same = list(bests.values())[0] == list(bests.values())[1]
+    seq, par = walls.values()
+    print(f"same trials in both: {'yes' if same else 'NO'}; --parallel {n} took {par:.1f}s against {seq:.1f}s "
+          f"sequential ({seq / par:.2f}x faster)")
+    print(f"ratio={par / seq:.2f}")
+
+
 def machine_header() -> str:
     """CPU model, its flags (those that matter to TensorFlow's kernels), cores, and versions."""
     import tensorflow as tf
@@ -235,6 +296,9 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--memory", action="store_true")
     p.add_argument("--prune", action="store_true", help="random search with and without median pruning")
+    p.add_argument("--isolate", action="store_true", help="--memory: of the search's process, trials isolated")
+    p.add_argument("--parallel", type=int, nargs="?", const=2, help="wall time of --parallel N (default 2) "
+                   "against sequential")
     p.add_argument("--prune-startup", type=int, default=3)
     p.add_argument("--prune-warmup", type=int, default=1)
     p.add_argument("--validation-split", type=float, default=0.2,
@@ -244,6 +308,10 @@ def main() -> None:
     if args.prune:
         prune_bench(args.trials or 20, args.epochs if args.epochs is not None else 10, args.seed,
                     args.prune_startup, args.prune_warmup, args.validation_split)
+    elif args.parallel:
+        parallel_bench(args.trials or 8, args.epochs or 5, args.seed, args.parallel)
+    elif args.memory and args.isolate:
+        memory_isolated(args.trials or 100, args.seed)
     elif args.memory:
         memory(args.trials or 30, args.seed)
     else:

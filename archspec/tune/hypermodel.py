@@ -105,6 +105,7 @@ class HyperModel(kt.HyperModel):
         self.latency_ms: float | None = None
         self.trial_dir: Path | None = None  # set by archspec's tuners: the trial's epoch checkpoint lives there
         self.resumed_epoch = 0              # the last fit resumed after this many epochs (0: from the start)
+        self.trial_pid: int | None = None   # --isolate: the process of the last trial
         self._conditions: dict | None = None
         self._cache: tuple | None = None
 

@@ -60,9 +60,11 @@ def run_isolated(tuner, trial, seed: int, curve, args: tuple, kwargs: dict) -> d
     with open(job_path, "wb") as f:
         pickle.dump(job, f)
     with open(trial_dir / LOG, "wb") as log:
-        code = subprocess.call([sys.executable, "-m", "archspec.tune.isolate", str(job_path)],
-                               stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                               env={**os.environ, PARENT: str(os.getpid())})
+        child = subprocess.Popen([sys.executable, "-m", "archspec.tune.isolate", str(job_path)],
+                                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                 env={**os.environ, PARENT: str(os.getpid())})
+        hm.trial_pid = child.pid  # the trial's record names the process that ran it
+        code = child.wait()
     result = _read_result(result_path)
     if result is None:
         raise TrialProcessError(_death(code, trial_dir / LOG))

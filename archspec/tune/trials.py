@@ -138,7 +138,11 @@ class _Trials:
             if self.isolate:  # built and trained in a child process: nothing of it in this one
                 from archspec.tune.isolate import run_isolated
 
-                result = run_isolated(self, trial, seed, watch, args, kwargs)
+                hm.trial_pid = None
+                try:
+                    result = run_isolated(self, trial, seed, watch, args, kwargs)
+                finally:
+                    record["pid"] = hm.trial_pid or record["pid"]  # the trial's process, not this one
             else:
                 with quiet_optimizer_warning():
                     result = super().run_trial(trial, *args, **kwargs)

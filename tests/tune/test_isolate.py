@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -85,6 +86,7 @@ def test_the_child_wrote_the_trial_files(searched):
     assert (trial / "checkpoint.weights.h5").is_file()  # keras-tuner's best epoch, as in-process
     record = json.loads((trial / RECORD).read_text())
     assert record["curve"] == child["curve"] and record["fit_seconds"] == child["fit_seconds"] > 0
+    assert record["pid"] == child["pid"] != os.getpid()  # the trial's process, not the search's
     assert not (directory / PROJECT / "trial_3" / RESULT).exists()
     assert (directory / PROJECT / "trial_3" / LOG).is_file()
 
