@@ -11,8 +11,9 @@ has ended the folder is removed.
 
 The resumed epochs see the data in another shuffled order than they would have without the kill
 (the order is drawn anew when ``fit`` starts): the trial's score is that of the same run continued,
-not bit for bit the score of a run never killed. A checkpoint of other values (a trial folder
-reused) is ignored.
+not bit for bit the score of a run never killed. A trial the pruner had stopped stays stopped
+where it was. A checkpoint of other values (a trial folder reused) is ignored; one of the same
+values with other fit settings (``--epochs``, ``--set train.batch_size=...``) is taken as it is.
 """
 
 from __future__ import annotations
@@ -40,10 +41,12 @@ class TrialCheckpoint(keras.callbacks.Callback):
         self.curve: list | None = None      # the objective callback's curve (set by restore)
         self.resumed_epoch = 0
         self.others: list = []              # the fit's other callbacks (the curve is among them)
+        self.before: dict[str, list] = {}   # the history restored: the epochs before the kill
 
-    def restore(self, model, initial_epoch: int, callbacks: list) -> int:
+    def restore(self, model, initial_epoch: int, epochs: int, callbacks: list) -> int:
         """Load this trial's last epoch into ``model`` (and into keras-tuner's best-epoch saver
-        and archspec's curve among ``callbacks``); the epoch ``fit`` starts at."""
+        and archspec's curve among ``callbacks``); the epoch ``fit`` starts at (``epochs``: none
+        is left, for a trial the pruner had stopped)."""
         try:
             state = self.checkpoints.load()
         except Exception:  # every state file damaged: train from the start
@@ -65,9 +68,12 @@ class TrialCheckpoint(keras.callbacks.Callback):
             for v, value in keep:
                 v.assign(value)
         self.history = {k: list(v) for k, v in state.meta.get("history", {}).items()}
+        self.before = {k: [math.nan if x is None else x for x in v] for k, v in self.history.items()}
+        pruned = state.meta.get("pruned")
         for cb in callbacks:
             if hasattr(cb, "curve") and hasattr(cb, "pruned"):  # archspec.tune.trials._Curve
                 cb.curve[:] = [math.nan if v is None else v for v in state.meta.get("curve", [])]
+                cb.pruned = pruned
             best = getattr(cb, "best_value", None)
             objective = getattr(cb, "objective", None)
             if best is not None and objective is not None:  # keras-tuner's SaveBestEpoch
@@ -75,24 +81,25 @@ class TrialCheckpoint(keras.callbacks.Callback):
                     if value is not None and objective.better_than(value, cb.best_value):
                         cb.best_value = value
         self.resumed_epoch = state.epoch
-        return state.epoch
+        return max(state.epoch, epochs) if pruned else state.epoch  # pruned: it stopped there
 
     def on_epoch_end(self, epoch, logs=None):
         for k, v in (logs or {}).items():
             self.history.setdefault(k, []).append(_number(v))
-        curve = next((cb.curve for cb in self.others if hasattr(cb, "pruned")), [])
+        watch = next((cb for cb in self.others if hasattr(cb, "pruned")), None)  # runs before this one
         model_vars, opt_vars = _variables(self.model)
         self.checkpoints.save([keras.ops.convert_to_numpy(v) for v in model_vars],
                               [keras.ops.convert_to_numpy(v) for v in opt_vars], epoch + 1,
-                              {"history": self.history, "curve": [_number(v) for v in curve],
-                               "values": self.values}, best=False)
+                              {"history": self.history, "values": self.values,
+                               "curve": [_number(v) for v in (watch.curve if watch else [])],
+                               "pruned": watch.pruned if watch else None}, best=False)
         faults.point("tune.trial_epoch")  # crash tests: a kill after an epoch's state is saved
 
     def merged(self, history):
         """``history`` (the fit's History) with the epochs before the kill in front."""
         if not self.resumed_epoch:
             return history
-        before = {k: [math.nan if x is None else x for x in v[:self.resumed_epoch]] for k, v in self.history.items()}
+        before = self.before  # the epochs restored (with Hyperband's initial_epoch, fewer than resumed_epoch)
         after = history.history
         history.history = {k: [*before.get(k, []), *after.get(k, [])] for k in {*before, *after}}
         history.epoch = list(range(len(next(iter(history.history.values()), []))))
@@ -104,7 +111,7 @@ def fit(model, trial_dir: str | Path, values: dict, fit_kwargs: dict, run):
     the trial's last saved epoch when there is one. Returns the fit's History over every epoch."""
     saver = TrialCheckpoint(trial_dir, values)
     callbacks = list(fit_kwargs.get("callbacks") or [])
-    start = saver.restore(model, fit_kwargs.get("initial_epoch", 0), callbacks)
+    start = saver.restore(model, fit_kwargs.get("initial_epoch", 0), fit_kwargs.get("epochs", 1), callbacks)
     saver.others = callbacks
     kwargs = dict(fit_kwargs, callbacks=[*callbacks, saver])
     if start:
@@ -116,6 +123,16 @@ def fit(model, trial_dir: str | Path, values: dict, fit_kwargs: dict, run):
 def remove(trial_dir: str | Path) -> None:
     """Remove the trial's epoch checkpoint (the trial has ended)."""
     shutil.rmtree(Path(trial_dir) / DIR, ignore_errors=True)
+
+
+def sweep(tuner) -> None:
+    """Remove the epoch checkpoints of every trial that has ended (a kill between a trial's end
+    and its removal leaves one behind); running trials keep theirs."""
+    from keras_tuner.src.engine.trial import TrialStatus
+
+    for trial_id, trial in list(tuner.oracle.trials.items()):
+        if trial.status != TrialStatus.RUNNING:
+            remove(tuner.get_trial_dir(trial_id))
 
 
 def _variables(model):

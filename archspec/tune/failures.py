@@ -20,6 +20,16 @@ class SearchStopped(RunError):
         super().__init__(message, hint=hint)
 
 
+def stopped(limit: int, trial_id: str, error: str | None) -> SearchStopped:
+    """keras-tuner stopped the search after ``limit`` failed trials in a row, the last
+    ``trial_id`` (failed with ``error``)."""
+    return SearchStopped(
+        f"the search stopped: {limit} trials in a row failed (keras-tuner's limit, "
+        f"max_consecutive_failed_trials); the last, trial {trial_id}: {error or 'no error recorded'}",
+        limit=limit, hint="each failed trial's error is in its archspec.json; fix the cause and start afresh "
+                          "with --overwrite (keras-tuner stops a resumed search with such a run at once)")
+
+
 #: the longest error text kept in a trial's record
 ERROR_CHARS = 600
 

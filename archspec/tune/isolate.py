@@ -142,6 +142,13 @@ def die_with_parent(parent: int | None = None, poll: float = 0.5) -> None:
 
     if parent is None:
         parent = int(os.environ.get(PARENT) or os.getppid())
+    if sys.platform.startswith("linux"):  # the kernel's own: SIGKILL the moment the parent goes
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
 
     def watch():
         while os.getppid() == parent:

@@ -1,31 +1,33 @@
 """``--parallel N``: N trials at once on this machine, one device each, started by one command.
 
-The search's process becomes keras-tuner's chief: it serves the oracle on 127.0.0.1 (a free port,
-keras-tuner's ``KERASTUNER_*`` variables) and runs no trial. It starts N worker processes
+The search's process becomes keras-tuner's chief (:mod:`archspec.tune.chief`): it serves the
+oracle on 127.0.0.1, on a port the kernel gives, and runs no trial. It starts N worker processes
 (``python -m archspec.tune.parallel JOB tunerI``), each the same search as keras-tuner worker
 ``tunerI``: each asks the oracle for a trial, runs it, reports it, asks again. Devices
 (:func:`plan_workers`): with GPUs, worker ``i`` sees GPU ``i mod G`` alone
-(``CUDA_VISIBLE_DEVICES``); the CPU cores are divided into N groups, each worker pinned to its own
-(``sched_setaffinity``) with TensorFlow's thread pools sized to it. The workers' trial lines are
-printed by the chief as they come and kept in ``DIR/workers/tunerI.log``.
+(``CUDA_VISIBLE_DEVICES``; GPUs shared by several workers grow their memory as needed) and the
+chief none; the CPU cores are divided into N groups, each worker pinned to its own
+(``sched_setaffinity``, Linux) with TensorFlow's thread pools sized to it. The workers' trial
+lines are printed by the chief as they come and kept in ``DIR/workers/tunerI.log``.
 
-A worker that dies before the search has ended (killed, out of memory, a crash) is started again
-with its id: keras-tuner's oracle gives a worker its running trial again, which resumes from its
-last epoch (:mod:`archspec.tune.checkpoint`), so no trial is lost or run twice. A worker that died
+A worker that dies while the search runs (killed, out of memory, a crash) is started again with
+its id: keras-tuner's oracle gives a worker its running trial again, which resumes from its last
+epoch (:mod:`archspec.tune.checkpoint`), so no trial is lost or run twice. A worker that died
 twice runs its trials isolated from then on (each in a process of its own,
-:mod:`archspec.tune.isolate`): a trial that kills whatever runs it fails alone, with its reason. A worker that died
-:data:`RESTARTS` times is not started again; when no worker is left the chief writes the results of
-what ran and says so (the same command resumes the rest). Workers never outlive the chief.
+:mod:`archspec.tune.isolate`; not with Hyperband, whose trials continue from earlier ones): a
+trial that kills whatever runs it fails alone, with its reason. A worker is started again at most
+:data:`RESTARTS` times; after that its running trial ends ``failed`` with the reason
+(:func:`archspec.tune.chief.abandon`), and when no worker is left the chief writes the results
+of what ran and says so (the same command resumes the rest). Workers never outlive the chief.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pickle
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -38,8 +40,8 @@ from archspec.tune.isolate import PARENT, die_with_parent
 RESTARTS = 3              # times a worker is started again after dying
 JOB = "workers/job.pkl"   # in the search directory: what every worker runs
 LOGS = "workers"          # in the search directory: tunerI.log, each worker's output
-POLL = 0.2                # seconds between the chief's looks at the oracle and the workers
 FAILED = 4                # a worker's exit status for an error it reported: not started again
+LOG_LINES = 3             # the last lines of a dead worker's log shown with its death
 
 
 @dataclass
@@ -74,33 +76,30 @@ def plan_workers(n: int, cpus: list[int], gpus: list[str]) -> list[WorkerPlan]:
     return plans
 
 
-def visible_gpus() -> list[str]:
-    """The GPUs this process may use, without importing TensorFlow: ``CUDA_VISIBLE_DEVICES`` when
-    set, else one per line of ``nvidia-smi -L``."""
+def gpus_for_workers() -> list[str]:
+    """The GPUs the workers share out (``CUDA_VISIBLE_DEVICES`` when set, else every GPU
+    TensorFlow finds), hidden from this process, the chief, which trains nothing: TensorFlow
+    would otherwise take their memory here for the whole search."""
+    import tensorflow as tf
+
     given = os.environ.get("CUDA_VISIBLE_DEVICES")
     if given is not None:
-        return [g.strip() for g in given.split(",") if g.strip() and g.strip() != "-1"]
-    smi = shutil.which("nvidia-smi")
-    if not smi:
-        return []
+        gpus = [g.strip() for g in given.split(",") if g.strip() and g.strip() != "-1"]
+    else:
+        gpus = [str(i) for i in range(len(tf.config.list_physical_devices("GPU")))]
     try:
-        out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=20).stdout
-    except (OSError, subprocess.SubprocessError):
-        return []
-    return [str(i) for i, line in enumerate(out.splitlines()) if line.startswith("GPU ")]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        tf.config.set_visible_devices([], "GPU")
+    except (RuntimeError, ValueError):  # already initialized here (a caller used the GPU first)
+        pass
+    return gpus
 
 
 def available_cpus() -> list[int]:
+    """The cores this process may run on, to divide; empty where they cannot be pinned (not Linux)."""
     try:
         return sorted(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return list(range(os.cpu_count() or 1))
+    except AttributeError:
+        return []
 
 
 def check_parallel(n, strategy) -> None:
@@ -124,11 +123,11 @@ def check_parallel(n, strategy) -> None:
 
 @contextlib.contextmanager
 def chief_environment():
-    """This process as keras-tuner's chief on 127.0.0.1 (a free port) for the block."""
+    """This process as keras-tuner's chief on 127.0.0.1 for the block (the port: set once the
+    server is bound, :func:`archspec.tune.chief.start_server`)."""
     keys = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
     saved = {k: os.environ.get(k) for k in keys}
-    os.environ.update(KERASTUNER_TUNER_ID="chief", KERASTUNER_ORACLE_IP="127.0.0.1",
-                      KERASTUNER_ORACLE_PORT=str(free_port()))
+    os.environ.update(KERASTUNER_TUNER_ID="chief", KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT="0")
     try:
         yield
     finally:
@@ -139,13 +138,16 @@ def chief_environment():
                 os.environ[k] = v
 
 
-def start_workers(directory, n: int, spec, kwargs: dict, *, log: bool = True) -> "Workers":
-    """Start ``n`` workers of the search in ``directory`` (this process is its chief), each
-    running ``search(spec, directory=directory, **kwargs)`` as keras-tuner worker ``tunerI``."""
-    plans = plan_workers(n, available_cpus(), visible_gpus())
+def start_workers(directory, n: int, spec, kwargs: dict, gpus: list[str], env: dict, *,
+                  log: bool = True) -> "Workers":
+    """Start ``n`` workers of the search in ``directory`` (this process is its chief, serving at
+    ``env``'s ``KERASTUNER_ORACLE_IP``/``PORT``), each running ``search(spec, directory=directory,
+    **kwargs)`` as keras-tuner worker ``tunerI``, on the devices of :func:`plan_workers`."""
+    plans = plan_workers(n, available_cpus(), gpus)
     job = {"spec": spec, "kwargs": dict(kwargs, directory=str(directory), overwrite=False, write_model=False,
                                         log=True, hparams=False)}
-    env = {k: os.environ[k] for k in ("KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")}
+    if gpus and n > len(gpus):  # GPUs shared: each worker takes memory as it needs it, not all of it
+        env = dict(env, TF_FORCE_GPU_ALLOW_GROWTH="true")
     workers = Workers(directory, job, plans, env, log=log)
     if log:
         print(f"{n} workers: " + ", ".join(
@@ -164,6 +166,7 @@ class Workers:
         self.plans = {p.tuner_id: p for p in plans}
         self.env = env
         self.log = log
+        self.isolate_allowed = job["kwargs"].get("tuner") != "hyperband"
         self.procs: dict[str, subprocess.Popen] = {}
         self.deaths: dict[str, list[str]] = {p.tuner_id: [] for p in plans}
         self.finished: set[str] = set()
@@ -176,60 +179,74 @@ class Workers:
         os.replace(tmp, self.job_path)
 
     def start_all(self) -> None:
-        for tuner_id in self.plans:
-            self._start(tuner_id)
+        try:
+            for tuner_id in self.plans:
+                self._start(tuner_id)
+        except BaseException:
+            self.stop()
+            raise
 
     def _start(self, tuner_id: str) -> None:
         plan = self.plans[tuner_id]
         again = bool(self.deaths[tuner_id])
-        isolate = len(self.deaths[tuner_id]) >= 2
         env = {**os.environ, **self.env, "KERASTUNER_TUNER_ID": tuner_id, PARENT: str(os.getpid()),
                "ARCHSPEC_WORKER_CPUS": ",".join(map(str, plan.cpus))}
         if plan.gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = plan.gpu
-        if again:  # crash tests: a fault fires in a worker's first life only
-            env.pop("ARCHSPEC_FAULT", None)
         cmd = [sys.executable, "-m", "archspec.tune.parallel", str(self.job_path), tuner_id]
-        if isolate:
-            cmd.append("--isolate")
+        if again:
+            env.pop("ARCHSPEC_FAULT", None)  # crash tests: a fault fires in a worker's first life only
+            _reset_tuner_file(self.directory, tuner_id)
+            if len(self.deaths[tuner_id]) >= 2 and self.isolate_allowed:
+                cmd.append("--isolate")
+        log = open(self.directory / LOGS / f"{tuner_id}.log", "a" if again else "w")
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, text=True, bufsize=1)
+                                stdin=subprocess.DEVNULL, text=True, errors="replace", bufsize=1)
         self.procs[tuner_id] = proc
-        thread = threading.Thread(target=self._relay, args=(tuner_id, proc), daemon=True)
+        thread = threading.Thread(target=self._relay, args=(proc, log), daemon=True)
         thread.start()
         self._threads.append(thread)
 
-    def _relay(self, tuner_id: str, proc: subprocess.Popen) -> None:
-        path = self.directory / LOGS / f"{tuner_id}.log"
-        with open(path, "a") as f:
+    def _relay(self, proc: subprocess.Popen, log) -> None:
+        """Copy a worker's output to its log (and its trial lines to this process's output) until
+        it ends; never stops reading before that (a full pipe would block the worker)."""
+        with proc.stdout, log:
             for line in proc.stdout:
-                f.write(line)
-                f.flush()
-                if self.log and line.startswith(("trial ", "warning", "error")):
-                    print(line, end="", flush=True)
+                try:
+                    log.write(line)
+                    log.flush()
+                    if self.log and line.startswith(("trial ", "warning", "error")):
+                        print(line, end="", flush=True)
+                except (OSError, ValueError):  # a full disk, a closed stdout: keep draining the pipe
+                    pass
 
-    def poll(self) -> None:
-        """Start again each worker that died (a signal, or an exit status other than 0)."""
+    def poll(self, *, stopping: bool = False, busy: set | None = None) -> list[tuple[str, str]]:
+        """Start again each worker that died (a signal, or an exit status other than 0 and
+        :data:`FAILED`) -- unless the search is ``stopping`` and it holds no trial (``busy``: the
+        workers holding one). Returns the workers given up now, with why."""
+        given_up = []
         for tuner_id, proc in list(self.procs.items()):
             code = proc.poll()
             if code is None or tuner_id in self.finished:
                 continue
-            if code in (0, FAILED):  # done, or stopped by an error it printed (not a death)
-                self.finished.add(tuner_id)
+            if code in (0, FAILED) or (stopping and tuner_id not in (busy or set())):
+                self.finished.add(tuner_id)  # done, stopped by an error it printed, or nothing left to do
                 continue
-            why = _death(code)
+            why = _death(code, self.directory / LOGS / f"{tuner_id}.log")
             self.deaths[tuner_id].append(why)
             if len(self.deaths[tuner_id]) > RESTARTS:
                 self.finished.add(tuner_id)
+                given_up.append((tuner_id, f"died {len(self.deaths[tuner_id])} times, last: {why}"))
                 if self.log:
-                    print(f"worker {tuner_id} {why} {len(self.deaths[tuner_id])} times: not started again",
-                          flush=True)
+                    print(f"worker {tuner_id} {why}: not started again (it died "
+                          f"{len(self.deaths[tuner_id])} times)", flush=True)
                 continue
             if self.log:
+                isolating = len(self.deaths[tuner_id]) >= 2 and self.isolate_allowed
                 print(f"worker {tuner_id} {why}: started again (its trial runs again from its last epoch"
-                      + (", each of its trials now in a process of its own)" if len(self.deaths[tuner_id]) >= 2
-                         else ")"), flush=True)
+                      + (", each of its trials now in a process of its own)" if isolating else ")"), flush=True)
             self._start(tuner_id)
+        return given_up
 
     def done(self) -> bool:
         """Every worker has exited for good."""
@@ -255,42 +272,32 @@ class Workers:
             thread.join(timeout=5)
 
 
-def _death(code: int) -> str:
+def _reset_tuner_file(directory: Path, tuner_id: str) -> None:
+    """A worker's keras-tuner file (``trials/tunerI.json``) holds no state (``{}``); one a kill
+    left torn would stop the worker started again: it is written anew."""
+    from archspec.train.artifacts import write_json
+    from archspec.tune.layout import PROJECT
+
+    path = directory / PROJECT / f"{tuner_id}.json"
+    try:
+        if not path.exists() or isinstance(json.loads(path.read_text()), dict):
+            return
+    except (OSError, ValueError):
+        pass
+    write_json(path, {})
+
+
+def _death(code: int, log: Path) -> str:
     if code < 0:
         try:
             return f"was killed by {signal.Signals(-code).name}"
         except ValueError:
             return f"was killed by signal {-code}"
-    return f"exited with status {code}"
-
-
-def serve(oracle, workers: Workers | None = None) -> None:
-    """Serve keras-tuner's ``oracle`` to its workers until the search has ended: every worker
-    was told to stop and no trial runs (keras-tuner's rule), or, with ``workers``, every worker
-    has exited for good. keras-tuner's own server looks every 20 s once the trials are all given
-    out; this one every :data:`POLL` s, and watches the workers meanwhile."""
-    from concurrent import futures
-
-    import grpc
-    from keras_tuner.src import protos
-    from keras_tuner.src.distribute.oracle_chief import OracleServicer, exit_chief
-
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
-    servicer = OracleServicer(oracle)
-    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
-    server.add_insecure_port(f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}")
-    server.start()
     try:
-        while True:
-            time.sleep(POLL)
-            if workers is not None:
-                workers.poll()
-            if servicer.stop_triggered and exit_chief(oracle):
-                break
-            if workers is not None and workers.done():
-                break
-    finally:
-        server.stop(grace=1)
+        tail = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()][-LOG_LINES:]
+    except OSError:
+        tail = []
+    return f"exited with status {code}" + (" (its log ends: " + " | ".join(tail) + ")" if tail else "")
 
 
 def _worker(job_path: str, tuner_id: str, isolate: bool) -> int:

@@ -85,6 +85,13 @@ def prepare_resume(directory: str | Path) -> list[str]:
     keras-tuner will not resume (no tuner file): then it starts a new search."""
     project = Path(directory) / PROJECT
     tuner_file = project / f"{tuner_id()}.json"
+    if not tuner_file.exists() and owns_oracle() and (project / ORACLE).exists():
+        # keras-tuner reloads a search only from this process's own tuner file (tuner0.json, or
+        # chief.json for --parallel's chief); it holds no state (``{}``): a search begun by the other
+        # role resumes instead of starting over on top of the trials there
+        from archspec.train.artifacts import write_json
+
+        write_json(tuner_file, {})
     if not tuner_file.exists():
         return []
     trials: dict[str, dict] = {}

@@ -124,6 +124,12 @@ def search(spec: Spec | str | Path, *, directory: str | Path, tuner: str = "rand
         raise SpecError("`--prune` does not apply to hyperband: Hyperband stops trials on its own schedule",
                         command_line("--prune"), received=pruner.rule,
                         hint="use --tuner random, bayesian or grid with --prune, or hyperband without it")
+    if isolate and tuner == "hyperband":
+        from archspec.errors import SpecError
+
+        raise SpecError("`--isolate` does not apply to hyperband: its trials go on from the weights of earlier "
+                        "ones, which an isolated trial's process does not load", command_line("--isolate"),
+                        received=tuner, hint="use --tuner random, bayesian or grid with --isolate")
     run = dict(spec=spec, directory=directory, tuner=tuner, max_trials=max_trials, max_epochs=max_epochs,
                epochs=epochs, budget=budget, data=data, strategy=strategy, objectives=objectives, seed=seed,
                overwrite=overwrite, write_model=write_model, log=log, overrides=overrides, pruner=pruner,
@@ -147,6 +153,17 @@ def _search_locked(*, directory, overwrite, **run) -> SearchResult:
         if not overwrite:
             prepare_resume(directory)  # before TensorFlow: a truncated file is named at once
         return _search(directory=directory, overwrite=overwrite, worker=worker, **run)
+
+
+def _start_parallel(searcher, directory, workers: dict, spec, kwargs: dict, *, log: bool) -> None:
+    """Bind the oracle's server (a port the kernel picks), then start the workers on it."""
+    from archspec.tune.chief import start_server
+    from archspec.tune.parallel import start_workers
+
+    searcher.server = start_server(searcher.oracle, port=0)
+    os.environ["KERASTUNER_ORACLE_PORT"] = str(searcher.server[2])  # (chief_environment restores it)
+    env = {k: os.environ[k] for k in ("KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")}
+    searcher.workers = start_workers(directory, workers["n"], spec, kwargs, workers["gpus"], env, log=log)
 
 
 @contextlib.contextmanager
@@ -178,6 +195,10 @@ def _search(spec, *, directory, tuner, max_trials, max_epochs, epochs, budget, d
     quiet_tensorflow()
     t0 = time.perf_counter()
     spec = as_spec(spec)
+    if workers is not None:  # the workers' GPUs, hidden here before this process's first TensorFlow op
+        from archspec.tune.parallel import gpus_for_workers
+
+        workers["gpus"] = gpus_for_workers()
     from archspec.tune.data import check_data, fit_arrays
 
     # before any trial, and before TensorFlow for sklearn:/npz: data: the check `archspec train` makes
@@ -195,7 +216,8 @@ def _search(spec, *, directory, tuner, max_trials, max_epochs, epochs, budget, d
     from archspec.train.data import steps_for
     from archspec.tune.hypermodel import HyperModel
     from archspec.tune.results import results_table, search_failure, write_results
-    from archspec.tune.trials import SearchStopped, make_tuner, repair_records
+    from archspec.tune.failures import SearchStopped
+    from archspec.tune.trials import make_tuner, repair_records
 
     (x, y), val = fit_arrays(loaded, how, in_shape)  # resized, padded or reshaped as train does
     del loaded
@@ -212,13 +234,6 @@ def _search(spec, *, directory, tuner, max_trials, max_epochs, epochs, budget, d
     if not worker:  # what the results table and --summary need to know of this search
         write_settings(directory, {"objectives": [str(o) for o in objectives], "pick": pick,
                                    "prune": None if pruner is None else vars(pruner)})
-    if workers is not None:  # --parallel: start the workers, served by searcher.search (archspec.tune.parallel)
-        from archspec.tune.parallel import start_workers
-
-        searcher.workers = start_workers(directory, workers["n"], spec, dict(
-            tuner=tuner, max_trials=max_trials, max_epochs=max_epochs, epochs=epochs, budget=budget, data=data,
-            objective=workers["objective"], seed=seed, overrides=overrides, prune=pruner, isolate=isolate),
-            log=log)
     keras.utils.set_random_seed(seed)
     cfg = hm.train_config()
     hm.steps_per_epoch = steps_for(len(x), cfg.batch_size)
@@ -228,12 +243,19 @@ def _search(spec, *, directory, tuner, max_trials, max_epochs, epochs, budget, d
         fit["epochs"] = epochs
     stopped = None
     try:
+        if workers is not None:  # --parallel: serve the oracle, then start the workers (archspec.tune.parallel)
+            _start_parallel(searcher, directory, workers, spec, dict(
+                tuner=tuner, max_trials=max_trials, max_epochs=max_epochs, epochs=epochs, budget=budget, data=data,
+                objective=workers["objective"], seed=seed, overrides=overrides, prune=pruner, isolate=isolate),
+                log=log)
         searcher.search(x, y, **fit)
     except SearchStopped as err:  # keras-tuner's limit of failed trials in a row
         stopped = err
     finally:
         if searcher.workers is not None:
             searcher.workers.stop()
+        if searcher.server is not None:
+            searcher.server[0].stop(grace=None)
     result = SearchResult(Path(directory), objective=metric.name, objectives=objectives, tuner=searcher,
                           pick=str(parse_pick(pick, objectives) or "") or None)
     if worker:
@@ -242,6 +264,9 @@ def _search(spec, *, directory, tuner, max_trials, max_epochs, epochs, budget, d
             raise stopped
     else:
         repair_records(searcher)  # a trial a kill left without its record
+        from archspec.tune.checkpoint import sweep
+
+        sweep(searcher)  # epoch checkpoints of ended trials that a kill left behind
         result.paths = write_results(searcher, directory, with_model=write_model, epochs=fit.get("epochs"))
         result.best = result.paths.pop("best", None)
         result.paths.pop("front", None)

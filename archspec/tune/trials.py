@@ -31,8 +31,8 @@ from archspec.errors import SpecError, command_line
 from archspec.train.artifacts import write_json
 from archspec.train.compile import direction as train_direction
 from archspec.tune.budget import Budget, memory_bytes
-from archspec.tune.failures import (  # SearchStopped and error_text: also read from here
-    SearchStopped, _no_exception, _quiet_failures, error_text, failures_in_a_row,
+from archspec.tune.failures import (  # error_text: also read from here
+    _no_exception, _quiet_failures, error_text, failures_in_a_row, stopped,
 )
 from archspec.tune.hypermodel import HyperModel, quiet_optimizer_warning
 from archspec.tune.layout import PROJECT, RECORD, TUNERS
@@ -54,6 +54,7 @@ class _Trials:
         self.pruner = pruner
         self.curves: dict[str, dict] = {}  # trial id -> {curve, status}: the pruner's state (see search)
         self.workers = None  # the chief of a --parallel search: its worker processes (archspec.tune.parallel)
+        self.server = None   # ... and its oracle's server, bound before they start (archspec.tune.chief)
         self.search_seed = (kwargs.get("seed") or 1) - 1  # archspec's seed (see oracle_seed)
         super().__init__(hypermodel, **kwargs)
 
@@ -70,12 +71,16 @@ class _Trials:
 
             conditions.print = lambda *args, **kwargs: None
         if dist_utils.is_chief_oracle():  # serve the oracle (archspec's server: --parallel's workers watched)
-            from archspec.tune.parallel import serve
+            from archspec.tune.chief import serve
 
             self.oracle.verbose = kwargs.get("verbose", self.oracle.verbose)  # (what keras-tuner's search sets)
             self.save()
-            serve(self.oracle, self.workers)
+            serve(self, self.workers, self.server)
             return None
+        if dist_utils.has_chief_oracle():  # a worker: grid and Hyperband answer IDLE while trials run
+            from archspec.tune.chief import back_off_when_idle
+
+            back_off_when_idle(self.oracle)
         caller_froze = gc.get_freeze_count() > 0  # then leave unfreezing to the caller
         repair_records(self)  # a resumed search: completed trials a kill left without a record
         self.curves = read_curves(Path(self.project_dir).parent)  # a resumed search prunes as before
@@ -150,6 +155,8 @@ class _Trials:
             record["curve"] = _plain(watch.curve)
             self._failed(trial, record, err, t0)
             raise
+        finally:
+            hm.trial_dir = None  # a fit after the search (the best trial retrained) checkpoints nowhere
         record.update(trial_seconds=time.perf_counter() - t0, fit_seconds=hm.fit_seconds,
                       curve=_plain(watch.curve))
         if hm.latency_ms is not None:
@@ -176,12 +183,7 @@ class _Trials:
                 raise
             self._save_stopped(trial)
             record = self._trial_ended(trial)
-            raise SearchStopped(
-                f"the search stopped: {limit} trials in a row failed (keras-tuner's limit, "
-                f"max_consecutive_failed_trials); the last, trial {trial.trial_id}: "
-                f"{record.get('error') or 'no error recorded'}", limit=limit,
-                hint="each failed trial's error is in its archspec.json; fix the cause and start afresh "
-                     "with --overwrite (keras-tuner stops a resumed search with such a run at once)") from None
+            raise stopped(limit, trial.trial_id, record.get("error")) from None
         self._trial_ended(trial)
 
     def _save_stopped(self, trial) -> None:
