@@ -9,13 +9,15 @@ against the GPU's fp16/bf16 tensor peak (archspec.tools.bench.GPU_PEAKS). It pri
 (CPU model, flags, cores, GPUs, versions) first. Not a test; run by hand:
 
     python scripts/bench_train.py [--precision auto] [--epochs 3] [--rounds 3] [--nets resnet20,resnet50_64,lenet5]
-                                  [--fused-bn] [--intra N --inter N]
+                                  [--fused-bn] [--conv-only] [--channels-first] [--intra N --inter N]
 
 ``--fused-bn`` also times the hand-written model with archspec's fused batch norm in training
 (:func:`archspec.train.execution.fuse_batch_norms`: one ``FusedBatchNormV3`` op on the same
 variables instead of Keras 3's moments + normalize); ``ARCHSPEC_FUSED_BN=0`` turns it off on
 archspec's side (the lever of docs/training.md "Speed"). ``--channels-first`` also times the
-hand-written ResNet-20 in NCHW. ``--intra``/``--inter`` set TensorFlow's thread pools before it starts.
+hand-written ResNet-20 in NCHW; ``--conv-only`` the hand-written ResNet-20 without its batch norms
+and ReLUs (the same convolutions: the fraction of the peak they allow is the ceiling of the
+whole network's). ``--intra``/``--inter`` set TensorFlow's thread pools before it starts.
 The last line is ``ratio=<x.xx>`` (geometric mean over the networks).
 """
 
@@ -57,9 +59,11 @@ def resnet50_64():
     return keras.applications.ResNet50(weights=None, input_shape=(64, 64, 3))
 
 
-def resnet20(classes: int = 10, channels_first: bool = False):
+def resnet20(classes: int = 10, channels_first: bool = False, conv_only: bool = False):
     """He et al. 2016, CIFAR ResNet-20 (3 stages x 3 basic blocks, 16/32/64 filters, projection shortcuts);
-    ``channels_first``: every layer in NCHW after a transpose of the NHWC input (the layout lever)."""
+    ``channels_first``: every layer in NCHW after a transpose of the NHWC input (the layout lever);
+    ``conv_only``: without its batch norms and ReLUs (the same convolutions, adds and head: the
+    ceiling of what the convolutions allow)."""
     import functools
 
     import keras
@@ -71,6 +75,11 @@ def resnet20(classes: int = 10, channels_first: bool = False):
                                 for n in ("Conv2D", "GlobalAveragePooling2D")})
         layers.BatchNormalization = functools.partial(keras.layers.BatchNormalization, axis=1)
         layers.Activation, layers.Add, layers.Dense = keras.layers.Activation, keras.layers.Add, keras.layers.Dense
+    if conv_only:
+        layers = type("L", (), {n: getattr(keras.layers, n) for n in ("Conv2D", "GlobalAveragePooling2D", "Add",
+                                                                       "Dense")})
+        layers.BatchNormalization = lambda **kw: (lambda t: t)
+        layers.Activation = lambda *a, **kw: (lambda t: t)
     inputs = keras.Input((32, 32, 3))
     x = keras.layers.Permute((3, 1, 2))(inputs) if channels_first else inputs
     x = layers.Conv2D(16, 3, padding="same", use_bias=False)(x)
@@ -175,6 +184,8 @@ def main(argv=None) -> int:
     p.add_argument("--fused-bn", action="store_true", help="also time the hand-written model with a fused batch norm")
     p.add_argument("--channels-first", action="store_true",
                    help="also time the hand-written ResNet-20 built channels-first (NCHW)")
+    p.add_argument("--conv-only", action="store_true",
+                   help="also time the hand-written ResNet-20 without batch norms and ReLUs (the convolutions' ceiling)")
     p.add_argument("--intra", type=int, default=0, help="TensorFlow's intra-op threads (0: its default)")
     p.add_argument("--inter", type=int, default=0, help="TensorFlow's inter-op threads (0: its default)")
     args = p.parse_args(argv)
@@ -232,7 +243,7 @@ def main(argv=None) -> int:
         ours_fn, base_fn, make_data, spec, args.batch_size, images = nets[name]
         data = make_data()
         args.images, saved_images = images, args.images
-        ours, base, fused, nchw = [], [], [], []
+        ours, base, fused, nchw, bare = [], [], [], [], []
         for r in range(args.rounds):
             ours.append(run_archspec(name, ours_fn, data, args, tmp / f"{name}_{r}"))
             base.append(run_baseline(base_fn, data, args))
@@ -240,6 +251,8 @@ def main(argv=None) -> int:
                 fused.append(run_baseline(base_fn, data, args, fused=True))
             if args.channels_first and name == "resnet20":
                 nchw.append(run_baseline(lambda: resnet20(channels_first=True), data, args))
+            if args.conv_only and name == "resnet20":
+                bare.append(run_baseline(lambda: resnet20(conv_only=True), data, args))
         args.images = saved_images
         macs = spec.analyze().macs
         ips_ours, ips_base = statistics.median(ours), statistics.median(base)
@@ -260,6 +273,10 @@ def main(argv=None) -> int:
             f = statistics.median(nchw)
             print(f"{name}: keras fit channels-first {f:,.1f} img/s ({_spread(nchw)}), "
                   f"{f / ips_base:.2f}x channels-last")
+        if bare:
+            f = statistics.median(bare)
+            print(f"{name}: keras fit of its convolutions only (no batch norm, no ReLU) {f:,.1f} img/s "
+                  f"({_spread(bare)}) = {100 * 6 * macs * f / peak32:.0f}% of float32 peak: the ceiling")
     print(f"ratio={math.exp(sum(map(math.log, ratios)) / len(ratios)):.2f}")
     return 0
 
