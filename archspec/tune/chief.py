@@ -119,8 +119,9 @@ def start_server(oracle, port: int | None = None):
 
 def serve(tuner, workers=None, server=None) -> None:
     """Serve ``tuner``'s oracle until the search has ended: every worker was told to stop and no
-    trial runs (keras-tuner's rule), or, with ``workers``, every worker has exited for good.
-    Raises SearchStopped after keras-tuner's limit of failed trials in a row."""
+    trial runs (keras-tuner's rule), or, with ``workers``, every worker has exited for good
+    (``tuner.ended`` says which). Raises SearchStopped after keras-tuner's limit of failed trials
+    in a row."""
     from keras_tuner.src.distribute.oracle_chief import exit_chief
 
     from archspec.tune.failures import stopped
@@ -139,6 +140,7 @@ def serve(tuner, workers=None, server=None) -> None:
                 break
     finally:
         server.stop(grace=1).wait()  # no handler still changing the oracle after this
+    tuner.ended = servicer.stop_triggered  # False: the workers were gone before the oracle said stop
     if servicer.stopped_at is not None:
         limit, trial_id = servicer.stopped_at
         record = _record(tuner, trial_id)

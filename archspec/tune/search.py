@@ -279,14 +279,13 @@ def _search(spec, *, directory, tuner, max_trials, max_epochs, epochs, budget, d
         result.front = [r for r in result.rows if r.get("front")]
         failure = search_failure(result.rows, searcher.hypermodel.budget, directory,
                                  stopped=stopped.limit if stopped else None)
-        if searcher.workers is not None and searcher.oracle.ongoing_trials and not failure:
+        if searcher.workers is not None and not searcher.ended and not failure:
             from archspec.errors import RunError
 
-            running = ", ".join(sorted(t.trial_id for t in searcher.oracle.ongoing_trials.values()))
-            failure = RunError(f"the search stopped before its end: trial {running} still running when no worker "
-                               "was left (" + ("; ".join(searcher.workers.given_up()) or "none died") + ")",
+            failure = RunError(f"the search stopped before its end: no worker was left after {len(result.rows)} "
+                               "trials (" + ("; ".join(searcher.workers.given_up()) or "they exited") + ")",
                                hint="the results of the trials that ended are written; the same command "
-                                    "resumes the others (each from its last epoch)")
+                                    "goes on with the search")
         if failure or stopped:
             raise failure or stopped
         if unmet:

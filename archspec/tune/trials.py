@@ -55,6 +55,7 @@ class _Trials:
         self.curves: dict[str, dict] = {}  # trial id -> {curve, status}: the pruner's state (see search)
         self.workers = None  # the chief of a --parallel search: its worker processes (archspec.tune.parallel)
         self.server = None   # ... and its oracle's server, bound before they start (archspec.tune.chief)
+        self.ended = True    # ... and whether the oracle ended the search (not the workers' deaths)
         self.search_seed = (kwargs.get("seed") or 1) - 1  # archspec's seed (see oracle_seed)
         super().__init__(hypermodel, **kwargs)
 
