@@ -170,6 +170,7 @@ class Workers:
         self.procs: dict[str, subprocess.Popen] = {}
         self.deaths: dict[str, list[str]] = {p.tuner_id: [] for p in plans}
         self.finished: set[str] = set()
+        self.errors: dict[str, str] = {}  # a worker's last `error: worker ...` line (printed before it stopped)
         self._threads: list[threading.Thread] = []
         self.job_path = self.directory / JOB
         self.job_path.parent.mkdir(parents=True, exist_ok=True)  # (LOGS too: the same folder)
@@ -203,15 +204,17 @@ class Workers:
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, text=True, errors="replace", bufsize=1)
         self.procs[tuner_id] = proc
-        thread = threading.Thread(target=self._relay, args=(proc, log), daemon=True)
+        thread = threading.Thread(target=self._relay, args=(tuner_id, proc, log), daemon=True)
         thread.start()
         self._threads.append(thread)
 
-    def _relay(self, proc: subprocess.Popen, log) -> None:
+    def _relay(self, tuner_id: str, proc: subprocess.Popen, log) -> None:
         """Copy a worker's output to its log (and its trial lines to this process's output) until
         it ends; never stops reading before that (a full pipe would block the worker)."""
         with proc.stdout, log:
             for line in proc.stdout:
+                if line.startswith(f"error: worker {tuner_id}: "):
+                    self.errors[tuner_id] = line[len(f"error: worker {tuner_id}: "):].strip()
                 try:
                     log.write(line)
                     log.flush()
@@ -252,9 +255,11 @@ class Workers:
         """Every worker has exited for good."""
         return set(self.procs) <= self.finished
 
-    def given_up(self) -> list[str]:
-        """The workers not started again after dying too often, with why."""
-        return [f"{t}: {self.deaths[t][-1]}" for t in self.procs if len(self.deaths[t]) > RESTARTS]
+    def gone(self) -> list[str]:
+        """Why each worker that did not finish its part is gone: given up after dying too often,
+        or stopped by an error it printed."""
+        why = [f"{t}: {self.deaths[t][-1]}" for t in self.procs if len(self.deaths[t]) > RESTARTS]
+        return why + [f"{t}: {self.errors[t]}" for t in self.procs if t in self.errors]
 
     def stop(self) -> None:
         """Stop the workers still running (the chief is stopping)."""

@@ -279,13 +279,14 @@ def _search(spec, *, directory, tuner, max_trials, max_epochs, epochs, budget, d
         result.front = [r for r in result.rows if r.get("front")]
         failure = search_failure(result.rows, searcher.hypermodel.budget, directory,
                                  stopped=stopped.limit if stopped else None)
-        if searcher.workers is not None and not searcher.ended and not failure:
+        if searcher.workers is not None and not searcher.ended:  # (before search_failure's: the cause)
             from archspec.errors import RunError
 
             failure = RunError(f"the search stopped before its end: no worker was left after {len(result.rows)} "
-                               "trials (" + ("; ".join(searcher.workers.given_up()) or "they exited") + ")",
+                               "trial(s) (" + ("; ".join(searcher.workers.gone()) or "they exited") + ")",
                                hint="the results of the trials that ended are written; the same command "
-                                    "goes on with the search")
+                                    "goes on with the search (a layer registered in your script's __main__ "
+                                    "does not reach the workers: register it in a module they import)")
         if failure or stopped:
             raise failure or stopped
         if unmet:

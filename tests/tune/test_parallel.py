@@ -86,3 +86,41 @@ def test_two_workers_killed_mid_trial_are_restarted_and_no_trial_is_lost_or_run_
     assert all(len(r["curve"]) == 2 for r in records.values())
     assert sorted(r["values"]["units"] for r in json.loads((directory / "results.json").read_text())) == [4, 8, 16]
     assert not list((directory / PROJECT).glob("trial_*/epochs"))
+
+
+CUSTOM = '''\
+import sys
+
+import keras
+
+import archspec
+from archspec.ops import register_layer
+
+
+class Halve(keras.layers.Layer):
+    def call(self, x):
+        return x * 0.5
+
+
+register_layer(Halve)
+spec = sys.argv[1].replace("- flatten", "- flatten\\n  - halve")
+try:
+    archspec.search(archspec.loads(spec), directory=sys.argv[2], max_trials=2, parallel=1, log=False)
+except archspec.RunError as err:
+    print(err)
+'''
+
+
+@pytest.mark.slow
+def test_a_worker_that_cannot_run_the_spec_stops_the_search_with_its_error(tmp_path):
+    """A layer registered in the calling script's __main__ does not reach a worker (a new Python
+    process): the worker prints why and stops, and the search says so, with the way out."""
+    script = tmp_path / "custom.py"
+    script.write_text(CUSTOM)
+    run = subprocess.run([sys.executable, str(script), SPEC, str(tmp_path / "search")], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    out = run.stdout
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert re.search(r"error: the search stopped before its end: no worker was left after 0 trial\(s\) \(tuner0: "
+                     r".*unknown layer or block `halve`", out), out
+    assert "register it in a module they import" in out
