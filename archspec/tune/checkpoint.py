@@ -12,8 +12,9 @@ has ended the folder is removed.
 The resumed epochs see the data in another shuffled order than they would have without the kill
 (the order is drawn anew when ``fit`` starts): the trial's score is that of the same run continued,
 not bit for bit the score of a run never killed. A trial the pruner had stopped stays stopped
-where it was. A checkpoint of other values (a trial folder reused) is ignored; one of the same
-values with other fit settings (``--epochs``, ``--set train.batch_size=...``) is taken as it is.
+where it was. A checkpoint of other values or another batch size (a trial folder reused,
+``--set train.batch_size=...``) is ignored; one of the same trial run with more ``--epochs`` goes
+on to them.
 """
 
 from __future__ import annotations
@@ -33,10 +34,11 @@ DIR = "epochs"  # in the trial's folder
 class TrialCheckpoint(keras.callbacks.Callback):
     """Saves the trial's state after every epoch (see the module docstring)."""
 
-    def __init__(self, trial_dir: str | Path, values: dict):
+    def __init__(self, trial_dir: str | Path, values: dict, batch_size=None):
         super().__init__()
         self.checkpoints = ck.Checkpoints(Path(trial_dir) / DIR, log=lambda message: None)
         self.values = _plain_values(values)
+        self.batch_size = batch_size
         self.history: dict[str, list] = {}  # every epoch's logs, the resumed ones first
         self.curve: list | None = None      # the objective callback's curve (set by restore)
         self.resumed_epoch = 0
@@ -51,7 +53,8 @@ class TrialCheckpoint(keras.callbacks.Callback):
             state = self.checkpoints.load()
         except Exception:  # every state file damaged: train from the start
             return initial_epoch
-        if state is None or state.meta.get("values") != self.values or state.epoch <= initial_epoch:
+        if (state is None or state.meta.get("values") != self.values or state.epoch <= initial_epoch
+                or state.meta.get("batch_size") != self.batch_size):
             return initial_epoch
         from archspec.train.callbacks import keras_value, variables
 
@@ -90,7 +93,7 @@ class TrialCheckpoint(keras.callbacks.Callback):
         model_vars, opt_vars = _variables(self.model)
         self.checkpoints.save([keras.ops.convert_to_numpy(v) for v in model_vars],
                               [keras.ops.convert_to_numpy(v) for v in opt_vars], epoch + 1,
-                              {"history": self.history, "values": self.values,
+                              {"history": self.history, "values": self.values, "batch_size": self.batch_size,
                                "curve": [_number(v) for v in (watch.curve if watch else [])],
                                "pruned": watch.pruned if watch else None}, best=False)
         faults.point("tune.trial_epoch")  # crash tests: a kill after an epoch's state is saved
@@ -109,7 +112,7 @@ class TrialCheckpoint(keras.callbacks.Callback):
 def fit(model, trial_dir: str | Path, values: dict, fit_kwargs: dict, run):
     """``run(**fit_kwargs)`` (the trial's ``model.fit``) with the epoch checkpoint: resumed from
     the trial's last saved epoch when there is one. Returns the fit's History over every epoch."""
-    saver = TrialCheckpoint(trial_dir, values)
+    saver = TrialCheckpoint(trial_dir, values, fit_kwargs.get("batch_size"))
     callbacks = list(fit_kwargs.get("callbacks") or [])
     start = saver.restore(model, fit_kwargs.get("initial_epoch", 0), fit_kwargs.get("epochs", 1), callbacks)
     saver.others = callbacks

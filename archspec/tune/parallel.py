@@ -16,7 +16,7 @@ epoch (:mod:`archspec.tune.checkpoint`), so no trial is lost or run twice. A wor
 twice runs its trials isolated from then on (each in a process of its own,
 :mod:`archspec.tune.isolate`; not with Hyperband, whose trials continue from earlier ones): a
 trial that kills whatever runs it fails alone, with its reason. A worker is started again at most
-:data:`RESTARTS` times; after that its running trial ends ``failed`` with the reason
+:data:`RESTARTS` times in a row (a trial it ends clears the count); after that its running trial ends ``failed`` with the reason
 (:func:`archspec.tune.chief.abandon`), and when no worker is left the chief writes the results
 of what ran and says so (the same command resumes the rest). Workers never outlive the chief.
 """
@@ -37,7 +37,7 @@ from pathlib import Path
 
 from archspec.tune.isolate import PARENT, die_with_parent
 
-RESTARTS = 3              # times a worker is started again after dying
+RESTARTS = 3              # times in a row a worker is started again after dying (a trial it ends: 0 again)
 JOB = "workers/job.pkl"   # in the search directory: what every worker runs
 LOGS = "workers"          # in the search directory: tunerI.log, each worker's output
 FAILED = 4                # a worker's exit status for an error it reported: not started again
@@ -215,6 +215,8 @@ class Workers:
             for line in proc.stdout:
                 if line.startswith(f"error: worker {tuner_id}: "):
                     self.errors[tuner_id] = line[len(f"error: worker {tuner_id}: "):].strip()
+                elif line.startswith("trial "):  # a trial ended: its deaths before were not its trials'
+                    self.deaths[tuner_id] = []
                 try:
                     log.write(line)
                     log.flush()

@@ -62,3 +62,13 @@ def test_a_pruned_trial_stays_stopped_and_other_values_start_afresh(tmp_path):
     assert resumed == 0 and len(other.history["loss"]) == 1 and not math.isnan(other.history["loss"][0])
     checkpoint.remove(tmp_path)
     assert not (tmp_path / checkpoint.DIR).exists()
+
+
+def test_another_batch_size_starts_afresh(tmp_path):
+    _fit(tmp_path, {"u": 1}, epochs=2)
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    kwargs = dict(epochs=3, batch_size=8, verbose=0, callbacks=[Watch()], validation_data=(X, Y))
+    history, resumed = checkpoint.fit(model, tmp_path, {"u": 1}, kwargs, lambda **kw: model.fit(X, Y, **kw))
+    assert resumed == 0 and len(history.history["loss"]) == 3
