@@ -27,6 +27,7 @@ import keras
 
 import archspec.faults as faults
 from archspec.train import checkpoint as ck
+from archspec.train.callbacks import variables
 
 DIR = "epochs"  # in the trial's folder
 
@@ -56,20 +57,13 @@ class TrialCheckpoint(keras.callbacks.Callback):
         if (state is None or state.meta.get("values") != self.values or state.epoch <= initial_epoch
                 or state.meta.get("batch_size") != self.batch_size):
             return initial_epoch
-        from archspec.train.callbacks import keras_value, variables
+        from archspec.train.resume import assign_state
 
         with model.distribute_strategy.scope():
-            opt = model.optimizer
-            if opt is not None and not opt.built:  # its variables must exist to receive the state
-                opt.build(model.trainable_variables)
-            model_vars, opt_vars = variables(model)
-            keep = [(v, keras_value(v)) for v in opt_vars if v.path.endswith("learning_rate")]
             try:
-                ck.assign(state, model_vars, opt_vars, where=self.checkpoints.dir)
+                assign_state(model, state, where=self.checkpoints.dir)
             except Exception:  # another model's state: train from the start
                 return initial_epoch
-            for v, value in keep:
-                v.assign(value)
         self.history = {k: list(v) for k, v in state.meta.get("history", {}).items()}
         self.before = {k: [math.nan if x is None else x for x in v] for k, v in self.history.items()}
         pruned = state.meta.get("pruned")
@@ -90,7 +84,7 @@ class TrialCheckpoint(keras.callbacks.Callback):
         for k, v in (logs or {}).items():
             self.history.setdefault(k, []).append(_number(v))
         watch = next((cb for cb in self.others if hasattr(cb, "pruned")), None)  # runs before this one
-        model_vars, opt_vars = _variables(self.model)
+        model_vars, opt_vars = variables(self.model)
         self.checkpoints.save([keras.ops.convert_to_numpy(v) for v in model_vars],
                               [keras.ops.convert_to_numpy(v) for v in opt_vars], epoch + 1,
                               {"history": self.history, "values": self.values, "batch_size": self.batch_size,
@@ -136,12 +130,6 @@ def sweep(tuner) -> None:
     for trial_id, trial in list(tuner.oracle.trials.items()):
         if trial.status != TrialStatus.RUNNING:
             remove(tuner.get_trial_dir(trial_id))
-
-
-def _variables(model):
-    from archspec.train.callbacks import variables
-
-    return variables(model)
 
 
 def _number(v):

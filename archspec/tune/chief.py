@@ -194,12 +194,8 @@ def back_off_when_idle(oracle, wait: float = 0.5) -> None:
 
 
 def _record(tuner, trial_id: str) -> dict:
-    import json
-
+    """The trial's archspec record ({} when absent or unreadable)."""
     from archspec.tune.layout import RECORD
+    from archspec.tune.trials import _read_record
 
-    try:
-        record = json.loads((Path(tuner.get_trial_dir(trial_id)) / RECORD).read_text())
-    except (OSError, ValueError):
-        return {}
-    return record if isinstance(record, dict) else {}
+    return _read_record(Path(tuner.get_trial_dir(trial_id)) / RECORD)
