@@ -14,13 +14,16 @@ One file holds the weights, the optimizer, the epoch *and the history up to it*:
 files and ``run.json`` are views of it, rewritten from it when a run resumes, so a kill between
 any two writes cannot leave records that disagree with the weights.
 
-Saving an epoch: the archive is made in memory, its hash recorded in ``checksums.json``, written
-to a temporary file (a unique name), read back and compared, and only then renamed over
-``state.npz`` -- after ``state.npz`` is hard-linked to ``previous.npz``. A bad sector, a torn
-write or a zero-filled file in ``state.npz`` fails the zip's CRC or the recorded hash when loaded,
-and the run falls back to ``previous.npz`` with a message. Keras' ``BackupAndRestore``
-(``save_weights`` to HDF5 plus a JSON file) took ~85 ms an epoch for ResNet-20 here; this takes a
-few.
+Saving an epoch: the archive is made in memory, written to a temporary file (a unique name),
+read back and compared byte for byte (its SHA-256 is computed meanwhile on another thread), its
+hash recorded in ``checksums.json``, and only then renamed over ``state.npz`` -- after
+``state.npz`` is hard-linked to ``previous.npz``. The files' fsync runs in a thread while the next
+epoch trains, and the next save waits for it before it links ``previous.npz``: a killed process
+loses nothing saved, a crashed machine at most the last state (``previous.npz`` is on the disk).
+A bad sector, a torn write or a zero-filled file in ``state.npz`` fails the zip's CRC or the
+recorded hash when loaded, and the run falls back to ``previous.npz`` with a message. Keras'
+``BackupAndRestore`` (``save_weights`` to HDF5 plus a JSON file) took ~85 ms an epoch for ResNet-20
+here; this takes a few.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import io
 import json
 import os
 import tempfile
+import threading
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,55 +73,81 @@ class Checkpoints:
         # whether state.npz is known good (loaded from it, or written and verified here): only
         # then is it kept as previous.npz when the next state replaces it, never a damaged one
         self._state_good = False
+        self._syncing: _Sync | None = None  # the last save's files, synced to the disk meanwhile
 
     # ------------------------------------------------------------------ saving
+    def wait(self) -> None:
+        """Wait until the last saved files are on the disk (their fsync runs while the next epoch
+        trains); an error of that sync is raised here, naming the file."""
+        syncing, self._syncing = self._syncing, None
+        if syncing is None:
+            return
+        failed = syncing.result()
+        if failed is not None:
+            path, exc = failed
+            if path.name == STATE:  # not known to be on the disk: never kept as previous.npz
+                self._state_good = False
+            raise os_error(path, exc, "syncing a checkpoint to the disk") from None
+
     def save(self, model_values: list, optimizer_values: list, epoch: int, meta: dict, *, best: bool) -> str:
-        """Save one epoch's state (and, when ``best``, as the best too); its SHA-256."""
+        """Save one epoch's state (and, when ``best``, as the best too); its SHA-256.
+
+        The files are in place (written, read back equal, renamed) when this returns, so a kill
+        of the process loses nothing saved; their fsync to the disk runs in a thread, which the
+        next ``save`` (and :meth:`wait`) joins first: ``previous.npz`` is always on the disk."""
+        self.wait()
         arrays = {f"m{i}": v for i, v in enumerate(model_values)}
         arrays.update({f"o{i}": v for i, v in enumerate(optimizer_values)})
         arrays["epoch"] = np.array(epoch)
         arrays["meta"] = np.array(json.dumps({"format": FORMAT, **meta}))
         buf = io.BytesIO()
         np.savez(buf, **arrays)
-        data = buf.getvalue()
-        sha = hashlib.sha256(data).hexdigest()
+        data = buf.getbuffer()  # no copy of the archive (hundreds of MB for a ResNet-50)
+        hashing = _Sha256(data)  # hashed on the other core while the file is written and read back
         target = state = self.dir / STATE
+        synced: list[tuple[int, Path]] = []  # (a descriptor open on the file, its final name)
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
-            self._record_checksum(sha, epoch, best)
-            tmp = self._write_verified(data, sha, STATE)
+            tmp = self._write_verified(data, STATE, synced)
+            sha = hashing.result()
+            self._record_checksum(sha, epoch, best)  # recorded before the file is put in place
             faults.point("train.checkpoint.written")
             if state.exists() and self._state_good:  # the previous good state stays until this one is in place
                 target = self.dir / PREVIOUS
                 _replace_by_link(state, target)
             target = state
             os.replace(tmp, state)
-            _sync_dir(self.dir)
             self._state_good, self.last_sha, self.last_epoch = True, sha, epoch
             faults.point("train.checkpoint.replaced")
             if best:
                 target = self.dir / BEST
-                os.replace(self._write_verified(data, sha, BEST), target)
+                os.replace(self._write_verified(data, BEST, synced), target)
                 faults.point("train.checkpoint.best")
+            self._syncing, synced = _Sync(synced, self.dir), []
         except OSError as exc:
             doing = (f"writing the best epoch's copy (epoch {epoch}; its checkpoint state.npz is in place)"
                      if target.name == BEST else f"writing the checkpoint of epoch {epoch}")
             raise os_error(target, exc, doing) from None
+        finally:
+            hashing.result()  # the thread ends before its buffer does
+            del data
+            for fd, _ in synced:  # not handed to a sync: an error came first
+                os.close(fd)
         return sha
 
-    def _write_verified(self, data: bytes, sha: str, name: str) -> Path:
-        """``data`` in a new temporary file beside ``name``, synced and read back equal."""
+    def _write_verified(self, data: memoryview, name: str, synced: list) -> Path:
+        """``data`` in a new temporary file beside ``name``, read back equal; a descriptor open on
+        it goes to ``synced`` (its fsync comes after the rename, in a thread)."""
         fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=self.dir)
         try:
             with os.fdopen(fd, "wb") as f:
                 faults.point("train.checkpoint.write" if name == STATE else "train.checkpoint.write_best", tmp)
                 f.write(data)
                 f.flush()
-                os.fsync(f.fileno())
-            with open(tmp, "rb") as f:
-                if hashlib.sha256(f.read()).hexdigest() != sha:
-                    raise OSError(5, "the file read back differs from what was written", tmp)
+            if not _reads_back(tmp, data):
+                raise OSError(5, "the file read back differs from what was written", tmp)
             os.chmod(tmp, 0o666 & ~umask())  # mkstemp makes 0600 files
+            synced.append((os.open(tmp, os.O_RDONLY), self.dir / name))
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
@@ -239,6 +269,66 @@ def assign(state: State, model_vars: list, optimizer_vars: list, *, where: Path)
                              f"(the run directory is {where})")
     for k, v in expect.items():
         v.assign(state.arrays[k])
+
+
+class _Sha256:
+    """The SHA-256 of a buffer, computed in a thread (hashlib lets go of the GIL for large data)."""
+
+    def __init__(self, data: memoryview):
+        self._hex = ""
+        self._thread = threading.Thread(target=self._run, args=(data,), name="archspec-checkpoint-sha256",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self, data) -> None:
+        self._hex = hashlib.sha256(data).hexdigest()
+
+    def result(self) -> str:
+        self._thread.join()
+        return self._hex
+
+
+class _Sync:
+    """fsync the files of one save, then their directory, in a thread; ``result()`` waits: None,
+    or (the file's name, the OSError)."""
+
+    def __init__(self, files: list[tuple[int, Path]], directory: Path):
+        self._failed: tuple[Path, OSError] | None = None
+        self._thread = threading.Thread(target=self._run, args=(files, directory), name="archspec-checkpoint-sync",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self, files, directory) -> None:
+        for fd, path in files:
+            try:
+                if self._failed is None:
+                    faults.point("train.checkpoint.sync", path)
+                    os.fsync(fd)
+            except OSError as exc:
+                self._failed = (path, exc)
+            finally:
+                os.close(fd)
+        _sync_dir(directory)
+
+    def result(self) -> tuple[Path, OSError] | None:
+        self._thread.join()
+        return self._failed
+
+
+def _reads_back(path: str | Path, data: memoryview, chunk: int = 1 << 24) -> bool:
+    """Whether the file holds exactly ``data``: read back in 16 MiB pieces and compared (no copy
+    of the whole file in memory, no second hash)."""
+    piece = np.empty(chunk, np.uint8)
+    expected = np.frombuffer(data, np.uint8)
+    offset = 0
+    with open(path, "rb", buffering=0) as f:
+        while True:
+            n = f.readinto(piece)
+            if not n:
+                return offset == len(expected)
+            if offset + n > len(expected) or not np.array_equal(piece[:n], expected[offset:offset + n]):
+                return False
+            offset += n
 
 
 def _replace_by_link(src: Path, dst: Path) -> None:

@@ -425,6 +425,7 @@ def _run(model_fn, cfg: TrainConfig, setup: _Setup, *, output: Path, model_name,
         verbose = 1 if sys.stdout.isatty() else 2
     try:
         _epochs(model, cfg, setup, compiled, inputs, cbs, verbose)
+        cbs.checkpoint.checkpoints.wait()  # the last epoch's files on the disk before the run says it ended
         status, finite = _status(model, cfg, setup, cbs, log)
         test_metrics = _test(model, cfg, setup, compiled, inputs, log) if status != "nan" else {}
         seconds = time.perf_counter() - t_start

@@ -235,6 +235,35 @@ def test_a_full_disk_while_checkpointing_is_an_exit_2_and_the_run_resumes(spec, 
     assert record(out)["resumed_at_epoch"] == 1 and [r["epoch"] for r in history(out)] == [1, 2]
 
 
+def test_a_failed_sync_to_the_disk_is_an_exit_2_naming_the_file(spec, tmp_path, fault, capsys, keras):
+    """A checkpoint's fsync runs while the next epoch trains: its error stops the run at the next
+    save, naming the file; the run resumes."""
+    from archspec.cli import main
+
+    out = tmp_path / "run"
+    fault("train.checkpoint.sync:1:enospc")
+    assert main(["train", str(spec), "-o", str(out), "--verbose", "0"]) == 2
+    err = capsys.readouterr().err
+    assert f"{out / 'backup' / 'state.npz'}: error: syncing a checkpoint to the disk failed: no space left" in err
+    assert "Traceback" not in err
+    assert record(out)["status"] == "failed" and record(out)["epochs_completed"] == 1
+    fault(None)
+    assert main(["train", str(spec), "-o", str(out), "--verbose", "0"]) == 0
+    assert record(out)["resumed_at_epoch"] == 1 and [r["epoch"] for r in history(out)] == [1, 2]
+
+
+def test_a_state_file_is_read_back_byte_for_byte(tmp_path):
+    from archspec.train.checkpoint import _reads_back
+
+    data = np.arange(3 * 1000, dtype=np.uint8).tobytes()
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    assert _reads_back(path, memoryview(data), chunk=1024)
+    for other in (data[:-1], data + b"\0", data[:1500] + b"\xff" + data[1501:]):
+        path.write_bytes(other)
+        assert not _reads_back(path, memoryview(data), chunk=1024)
+
+
 def test_a_read_only_output_directory_is_an_exit_2(spec, tmp_path, fault, capsys):
     from archspec.cli import main
 
