@@ -155,6 +155,7 @@ def _reload_zoo(keras, tmp_path, many_layers: bool) -> dict:
     return sent
 
 
+@pytest.mark.slow
 def test_every_zoo_model_reloads_as_the_docs_say(keras, tmp_path):
     sent = _reload_zoo(keras, tmp_path, many_layers=False)
     assert sent[False] >= 10 and sent[True] >= 3

@@ -131,8 +131,13 @@ class Checkpoints:
         finally:
             hashing.result()  # the thread ends before its buffer does
             del data
-            for fd, _ in synced:  # not handed to a sync: an error came first
-                os.close(fd)
+            for fd, _ in synced:  # not handed to the thread (an error came after them): synced here
+                try:
+                    os.fsync(fd)
+                except OSError:
+                    pass
+                finally:
+                    os.close(fd)
         return sha
 
     def _write_verified(self, data: memoryview, name: str, synced: list) -> Path:

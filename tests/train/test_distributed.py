@@ -63,6 +63,7 @@ def _env() -> dict:
     return env
 
 
+@pytest.mark.slow
 def test_mirrored_two_logical_cpus_follows_one_device(tmp_path):
     """Same global batch and seed: MirroredStrategy (the custom step, chosen by `loop: auto` for
     several replicas) follows one device to rtol 1e-4 per epoch (measured: ~1e-7, float round-off

@@ -284,6 +284,7 @@ print("RESULT " + json.dumps(out))
 """
 
 
+@pytest.mark.slow
 def test_mirrored_two_replicas_freeze_groups_unfreeze(tmp_path):
     """Under MirroredStrategy (2 logical CPUs), the custom distributed step and Keras' fit: the
     frozen layer stays until its epoch, a group at lr_mult 0 never moves, the rest trains."""
