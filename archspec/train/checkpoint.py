@@ -106,6 +106,7 @@ class Checkpoints:
         hashing = _Sha256(data)  # hashed on the other core while the file is written and read back
         target = state = self.dir / STATE
         synced: list[tuple[int, Path]] = []  # (a descriptor open on the file, its final name)
+        replaced: list[Path] = []  # other names of the files replaced, deleted by the thread
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
             tmp = self._write_verified(data, STATE, synced)
@@ -114,16 +115,16 @@ class Checkpoints:
             faults.point("train.checkpoint.written")
             if state.exists() and self._state_good:  # the previous good state stays until this one is in place
                 target = self.dir / PREVIOUS
-                _replace_by_link(state, target)
+                _replace_by_link(state, target, replaced)
             target = state
             os.replace(tmp, state)
             self._state_good, self.last_sha, self.last_epoch = True, sha, epoch
             faults.point("train.checkpoint.replaced")
             if best:
                 target = self.dir / BEST
-                os.replace(self._write_verified(data, BEST, synced), target)
+                _replace(self._write_verified(data, BEST, synced), target, replaced)
                 faults.point("train.checkpoint.best")
-            self._syncing, synced = _Sync(synced, self.dir), []
+            self._syncing, synced = _Sync(synced, self.dir, replaced), []
         except OSError as exc:
             doing = (f"writing the best epoch's copy (epoch {epoch}; its checkpoint state.npz is in place)"
                      if target.name == BEST else f"writing the checkpoint of epoch {epoch}")
@@ -294,16 +295,19 @@ class _Sha256:
 
 
 class _Sync:
-    """fsync the files of one save, then their directory, in a thread; ``result()`` waits: None,
-    or (the file's name, the OSError)."""
+    """fsync the files of one save, then their directory, and delete the files they replaced (a
+    200 MB file takes 0.1-0.2 s to delete), in a thread; ``result()`` waits: None, or (the file's
+    name, the OSError)."""
 
-    def __init__(self, files: list[tuple[int, Path]], directory: Path):
+    def __init__(self, files: list[tuple[int, Path]], directory: Path, replaced: list[Path]):
         self._failed: tuple[Path, OSError] | None = None
-        self._thread = threading.Thread(target=self._run, args=(files, directory), name="archspec-checkpoint-sync",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(files, directory, replaced),
+                                        name="archspec-checkpoint-sync", daemon=True)
         self._thread.start()
 
-    def _run(self, files, directory) -> None:
+    def _run(self, files, directory, replaced) -> None:
+        for path in replaced:  # a stale temporary name if this never runs: removed at the next lock
+            Path(path).unlink(missing_ok=True)
         for fd, path in files:
             try:
                 if self._failed is None:
@@ -336,11 +340,22 @@ def _reads_back(path: str | Path, data: memoryview, chunk: int = 1 << 24) -> boo
             offset += n
 
 
-def _replace_by_link(src: Path, dst: Path) -> None:
+def _replace(src: Path, dst: Path, replaced: list[Path]) -> None:
+    """``os.replace(src, dst)``, where the file ``dst`` was keeps a second, temporary name (a hard
+    link), added to ``replaced``: deleting it (0.1-0.2 s for 200 MB) is left to the sync thread."""
+    if dst.exists():
+        old = _free_name(dst)
+        try:
+            os.link(dst, old)
+            replaced.append(old)
+        except OSError:  # no hard links on this file system: the replace deletes it
+            pass
+    os.replace(src, dst)
+
+
+def _replace_by_link(src: Path, dst: Path, replaced: list[Path]) -> None:
     """Make ``dst`` the same file as ``src`` (a hard link, else a copy), atomically."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
-    os.close(fd)
-    os.unlink(tmp)
+    tmp = _free_name(dst)
     try:
         try:
             os.link(src, tmp)  # state.npz is replaced, never rewritten: a link is a copy
@@ -348,10 +363,19 @@ def _replace_by_link(src: Path, dst: Path) -> None:
             import shutil
 
             shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
+        _replace(tmp, dst, replaced)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def _free_name(beside: Path) -> Path:
+    """A unique temporary name beside ``beside`` (``.NAME.*.tmp``: removed when a killed process
+    leaves it), not taken."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{beside.name}.", suffix=".tmp", dir=beside.parent)
+    os.close(fd)
+    os.unlink(tmp)
+    return Path(tmp)
 
 
 def _sync_dir(path: Path) -> None:
