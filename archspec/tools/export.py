@@ -8,7 +8,9 @@ whose kernels may differ), else the export is removed and a :class:`RunError` is
 ONNX: Keras' own ``model.export(format="onnx")`` (tf2onnx underneath), run back with
 onnxruntime; both come with ``pip install 'archspec-keras[onnx]'``. A layer that tf2onnx cannot
 convert, or that it converts into a graph onnxruntime refuses, is a :class:`RunError` naming the
-layer, its class and the op (``scripts/check_onnx_zoo.py`` lists what converts in the zoo).
+layer, its class and the op (``scripts/check_onnx_zoo.py`` lists what converts in the zoo); grouped
+convolutions, exact GELU and Normalization are converted from an export-only copy of the model
+(:mod:`archspec.tools.onnx_compat`), checked against the model itself.
 
 >>> model = load_source("architectures/lenet5.yaml", {"classes": 4})        # doctest: +SKIP
 >>> export(model, default_output("architectures/lenet5.yaml", "tflite"), "tflite")  # doctest: +SKIP
@@ -215,7 +217,17 @@ def _onnx(model, path: Path, x) -> list:
     tf2onnx logs the TF ops it cannot map (and leaves them in the graph) and raises for those
     whose conversion fails; onnxruntime refuses a graph with an unknown op or one that tf2onnx
     built wrong (measured: tf.image.extract_patches with an unknown batch size becomes a
-    Reshape to -3 rows). Each is a :class:`RunError` naming the layer (:func:`_not_convertible`)."""
+    Reshape to -3 rows). Each is a :class:`RunError` naming the layer (:func:`_not_convertible`).
+
+    What is converted is :func:`~archspec.tools.onnx_compat.onnx_compatible`'s copy of ``model``
+    when it has layers that tf2onnx cannot convert as they are (grouped convolutions, exact GELU,
+    Normalization), with the same weights; the caller compares its outputs with ``model``'s."""
+    from archspec.tools.onnx_compat import onnx_compatible
+
+    compatible = onnx_compatible(model)
+    if compatible is not model:
+        compatible(x)  # Keras exports only a model called once
+        model = compatible
     log = _Records()
     try:
         with _quiet_onnx(log):
