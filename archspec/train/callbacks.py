@@ -88,6 +88,15 @@ class EpochCheckpoint(keras.callbacks.Callback):
             if self.record is not None:
                 self.record.progress(epoch + 1, sha)
 
+    def settle(self) -> None:
+        """After an interruption or an error: the last checkpoint's sync waited for, and the
+        records brought to it (best effort, never raises: the disk may be what failed)."""
+        try:
+            self.checkpoints.wait()
+        except Exception:  # noqa: BLE001
+            pass
+        self.sync_records()
+
     def sync_records(self) -> None:
         """After an interruption or an error: bring the history files and ``run.json`` to the
         checkpoint in place (a stop between the checkpoint and its records leaves them behind);

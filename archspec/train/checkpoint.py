@@ -17,9 +17,12 @@ any two writes cannot leave records that disagree with the weights.
 Saving an epoch: the archive is made in memory, written to a temporary file (a unique name),
 read back and compared byte for byte (its SHA-256 is computed meanwhile on another thread), its
 hash recorded in ``checksums.json``, and only then renamed over ``state.npz`` -- after
-``state.npz`` is hard-linked to ``previous.npz``. The files' fsync runs in a thread while the next
-epoch trains, and the next save waits for it before it links ``previous.npz``: a killed process
-loses nothing saved, a crashed machine at most the last state (``previous.npz`` is on the disk).
+``state.npz`` is hard-linked to ``previous.npz``. ``state.npz``'s fsync runs in a thread while the
+next epoch trains, and the next save waits for it before it links ``previous.npz`` (a state loaded
+from the disk is synced first); ``best.npz``'s copy is synced before it replaces the last one. A
+killed process loses nothing saved, a crashed machine at most the last state: ``previous.npz``
+and ``best.npz`` are on the disk. The files replaced keep a temporary second name until the
+thread deletes them (a stale temporary after a kill, removed at the next lock).
 A bad sector, a torn write or a zero-filled file in ``state.npz`` fails the zip's CRC or the
 recorded hash when loaded, and the run falls back to ``previous.npz`` with a message. Keras'
 ``BackupAndRestore`` (``save_weights`` to HDF5 plus a JSON file) took ~85 ms an epoch for ResNet-20
@@ -28,6 +31,7 @@ here; this takes a few.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -74,6 +78,7 @@ class Checkpoints:
         # then is it kept as previous.npz when the next state replaces it, never a damaged one
         self._state_good = False
         self._syncing: _Sync | None = None  # the last save's files, synced to the disk meanwhile
+        self._state_synced = False  # state.npz known to be on the disk (saved here, its sync waited for)
 
     # ------------------------------------------------------------------ saving
     def wait(self) -> None:
@@ -85,16 +90,17 @@ class Checkpoints:
         failed = syncing.result()
         if failed is not None:
             path, exc = failed
-            if path.name == STATE:  # not known to be on the disk: never kept as previous.npz
-                self._state_good = False
             raise os_error(path, exc, "syncing a checkpoint to the disk") from None
+        self._state_synced = True
 
     def save(self, model_values: list, optimizer_values: list, epoch: int, meta: dict, *, best: bool) -> str:
         """Save one epoch's state (and, when ``best``, as the best too); its SHA-256.
 
         The files are in place (written, read back equal, renamed) when this returns, so a kill
-        of the process loses nothing saved; their fsync to the disk runs in a thread, which the
-        next ``save`` (and :meth:`wait`) joins first: ``previous.npz`` is always on the disk."""
+        of the process loses nothing saved. ``state.npz``'s fsync to the disk runs in a thread,
+        which the next ``save`` (and :meth:`wait`) joins first, so ``previous.npz`` is on the disk
+        (a state loaded, not saved here, is synced before it becomes ``previous.npz``);
+        ``best.npz``'s copy is synced before it replaces the last one."""
         self.wait()
         arrays = {f"m{i}": v for i, v in enumerate(model_values)}
         arrays.update({f"o{i}": v for i, v in enumerate(optimizer_values)})
@@ -105,26 +111,33 @@ class Checkpoints:
         data = buf.getbuffer()  # no copy of the archive (hundreds of MB for a ResNet-50)
         hashing = _Sha256(data)  # hashed on the other core while the file is written and read back
         target = state = self.dir / STATE
-        synced: list[tuple[int, Path]] = []  # (a descriptor open on the file, its final name)
-        replaced: list[Path] = []  # other names of the files replaced, deleted by the thread
+        synced: list[tuple[int, Path]] = []  # files in place: (a descriptor open on it, its name), synced later
+        written: list[Path] = []             # temporary files not (yet) in place: removed after an error
+        replaced: list[Path] = []            # second names of the files replaced: deleted after the sync
+        handed = False
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
-            tmp = self._write_verified(data, STATE, synced)
+            tmp = self._write_verified(data, STATE, written, synced)
             sha = hashing.result()
             self._record_checksum(sha, epoch, best)  # recorded before the file is put in place
             faults.point("train.checkpoint.written")
             if state.exists() and self._state_good:  # the previous good state stays until this one is in place
                 target = self.dir / PREVIOUS
+                if not self._state_synced:  # loaded, not saved by this process: on the disk before it is the fallback
+                    _fsync_path(state)
                 _replace_by_link(state, target, replaced)
             target = state
             os.replace(tmp, state)
-            self._state_good, self.last_sha, self.last_epoch = True, sha, epoch
+            written.remove(tmp)
+            self._state_good, self._state_synced, self.last_sha, self.last_epoch = True, False, sha, epoch
             faults.point("train.checkpoint.replaced")
             if best:
                 target = self.dir / BEST
-                _replace(self._write_verified(data, BEST, synced), target, replaced)
+                tmp = self._write_verified(data, BEST, written, None)  # synced now: the last best goes
+                _replace(tmp, target, replaced)
+                written.remove(tmp)
                 faults.point("train.checkpoint.best")
-            self._syncing, synced = _Sync(synced, self.dir, replaced), []
+            self._syncing, handed = _Sync(list(synced), self.dir, replaced), True
         except OSError as exc:
             doing = (f"writing the best epoch's copy (epoch {epoch}; its checkpoint state.npz is in place)"
                      if target.name == BEST else f"writing the checkpoint of epoch {epoch}")
@@ -132,31 +145,33 @@ class Checkpoints:
         finally:
             hashing.result()  # the thread ends before its buffer does
             del data
-            for fd, _ in synced:  # not handed to the thread (an error came after them): synced here
-                try:
-                    os.fsync(fd)
-                except OSError:
-                    pass
-                finally:
+            if not handed:  # an error: what the thread would have done, done here as far as it goes
+                for path in written + replaced:
+                    path.unlink(missing_ok=True)
+                for fd, _ in synced:
+                    with contextlib.suppress(OSError):
+                        os.fsync(fd)
                     os.close(fd)
         return sha
 
-    def _write_verified(self, data: memoryview, name: str, synced: list) -> Path:
-        """``data`` in a new temporary file beside ``name``, read back equal; a descriptor open on
-        it goes to ``synced`` (its fsync comes after the rename, in a thread)."""
+    def _write_verified(self, data: memoryview, name: str, written: list, synced: list | None) -> Path:
+        """``data`` in a new temporary file beside ``name`` (added to ``written``), read back
+        equal. With a ``synced`` list (and not on Windows, which cannot rename an open file), a
+        descriptor open on it goes there, for the sync thread; else it is synced now."""
         fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=self.dir)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                faults.point("train.checkpoint.write" if name == STATE else "train.checkpoint.write_best", tmp)
-                f.write(data)
-                f.flush()
-            if not _reads_back(tmp, data):
-                raise OSError(5, "the file read back differs from what was written", tmp)
-            os.chmod(tmp, 0o666 & ~umask())  # mkstemp makes 0600 files
+        written.append(Path(tmp))
+        later = synced is not None and os.name != "nt"
+        with os.fdopen(fd, "wb") as f:
+            faults.point("train.checkpoint.write" if name == STATE else "train.checkpoint.write_best", tmp)
+            f.write(data)
+            f.flush()
+            if not later:
+                os.fsync(f.fileno())
+        if not _reads_back(tmp, data):
+            raise OSError(5, "the file read back differs from what was written", tmp)
+        os.chmod(tmp, 0o666 & ~umask())  # mkstemp makes 0600 files
+        if later:
             synced.append((os.open(tmp, os.O_RDONLY), self.dir / name))
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
         return Path(tmp)
 
     def _record_checksum(self, sha: str, epoch: int, best: bool) -> None:
@@ -204,7 +219,7 @@ class Checkpoints:
                     self.log(f"warning: the checkpoint {bad} is unusable ({why}); resuming from {path} "
                              f"(epoch {state.epoch}) instead")
                 self.last_sha, self.last_epoch = state.sha256, state.epoch
-                self._state_good = name == STATE
+                self._state_good, self._state_synced = name == STATE, False  # synced before it is previous.npz
                 return state
             problems.append((path, problem))
         if problems:
@@ -281,46 +296,60 @@ class _Sha256:
     """The SHA-256 of a buffer, computed in a thread (hashlib lets go of the GIL for large data)."""
 
     def __init__(self, data: memoryview):
-        self._hex = ""
+        self._hex, self._error = "", None
         self._thread = threading.Thread(target=self._run, args=(data,), name="archspec-checkpoint-sha256",
                                         daemon=True)
         self._thread.start()
 
     def _run(self, data) -> None:
-        self._hex = hashlib.sha256(data).hexdigest()
+        try:
+            self._hex = hashlib.sha256(data).hexdigest()
+        except BaseException as exc:  # noqa: BLE001  (raised again by result())
+            self._error = exc
 
     def result(self) -> str:
         self._thread.join()
+        if self._error is not None:
+            raise self._error
         return self._hex
 
 
 class _Sync:
-    """fsync the files of one save, then their directory, and delete the files they replaced (a
-    200 MB file takes 0.1-0.2 s to delete), in a thread; ``result()`` waits: None, or (the file's
-    name, the OSError)."""
+    """In a thread: fsync the files of one save, then their directory, then delete the second
+    names of the files they replaced (a 200 MB file takes 0.1-0.2 s to delete). ``result()``
+    waits: None, or (the file's name, the OSError); anything else the thread raised is raised again."""
 
     def __init__(self, files: list[tuple[int, Path]], directory: Path, replaced: list[Path]):
         self._failed: tuple[Path, OSError] | None = None
+        self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, args=(files, directory, replaced),
                                         name="archspec-checkpoint-sync", daemon=True)
         self._thread.start()
 
     def _run(self, files, directory, replaced) -> None:
-        for path in replaced:  # a stale temporary name if this never runs: removed at the next lock
-            Path(path).unlink(missing_ok=True)
-        for fd, path in files:
-            try:
+        try:
+            for fd, path in files:
                 if self._failed is None:
-                    faults.point("train.checkpoint.sync", path)
-                    os.fsync(fd)
-            except OSError as exc:
-                self._failed = (path, exc)
-            finally:
-                os.close(fd)
-        _sync_dir(directory)
+                    try:
+                        faults.point("train.checkpoint.sync", path)
+                        os.fsync(fd)
+                    except OSError as exc:
+                        self._failed = (path, exc)
+            _sync_dir(directory)
+        except BaseException as exc:  # noqa: BLE001  (raised again by result())
+            self._error = exc
+        finally:
+            for fd, _ in files:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            for path in replaced:  # left by a kill: a stale temporary, removed at the next lock
+                with contextlib.suppress(OSError):
+                    Path(path).unlink(missing_ok=True)
 
     def result(self) -> tuple[Path, OSError] | None:
         self._thread.join()
+        if self._error is not None:
+            raise self._error
         return self._failed
 
 
@@ -363,6 +392,7 @@ def _replace_by_link(src: Path, dst: Path, replaced: list[Path]) -> None:
             import shutil
 
             shutil.copyfile(src, tmp)
+            _fsync_path(tmp)
         _replace(tmp, dst, replaced)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -376,6 +406,15 @@ def _free_name(beside: Path) -> Path:
     os.close(fd)
     os.unlink(tmp)
     return Path(tmp)
+
+
+def _fsync_path(path: Path) -> None:
+    """fsync a file by name (cheap when it is on the disk already)."""
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _sync_dir(path: Path) -> None:

@@ -438,7 +438,7 @@ def _run(model_fn, cfg: TrainConfig, setup: _Setup, *, output: Path, model_name,
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM turned into Terminated by the CLI
         from archspec.errors import Terminated
 
-        cbs.checkpoint.sync_records()
+        cbs.checkpoint.settle()
         record.stop("interrupted", "SIGTERM" if isinstance(exc, Terminated) else "SIGINT (Ctrl-C)")
         log(f"interrupted after epoch {cbs.checkpoint.checkpoints.last_epoch}; the same command resumes from "
             "its checkpoint")
@@ -446,7 +446,7 @@ def _run(model_fn, cfg: TrainConfig, setup: _Setup, *, output: Path, model_name,
     except BaseException as exc:
         from archspec.errors import ArchspecError
 
-        cbs.checkpoint.sync_records()
+        cbs.checkpoint.settle()
         record.stop("failed", str(exc) if isinstance(exc, ArchspecError) else f"{type(exc).__name__}: {exc}")
         raise
     log(f"{status} in {seconds:.1f} s; run directory {run}")

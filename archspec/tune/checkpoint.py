@@ -50,6 +50,8 @@ class TrialCheckpoint(keras.callbacks.Callback):
         """Load this trial's last epoch into ``model`` (and into keras-tuner's best-epoch saver
         and archspec's curve among ``callbacks``); the epoch ``fit`` starts at (``epochs``: none
         is left, for a trial the pruner had stopped)."""
+        for stale in self.checkpoints.dir.glob(".*.tmp*"):  # a killed process's temporary files
+            stale.unlink(missing_ok=True)
         try:
             state = self.checkpoints.load()
         except Exception:  # every state file damaged: train from the start
@@ -113,7 +115,13 @@ def fit(model, trial_dir: str | Path, values: dict, fit_kwargs: dict, run):
     kwargs = dict(fit_kwargs, callbacks=[*callbacks, saver])
     if start:
         kwargs["initial_epoch"] = start
-    history = run(**kwargs)
+    try:
+        history = run(**kwargs)
+    finally:
+        try:
+            saver.checkpoints.wait()  # the last epoch's sync: its error only costs a resume its epochs
+        except Exception:  # noqa: BLE001
+            pass
     return saver.merged(history), saver.resumed_epoch
 
 

@@ -252,6 +252,37 @@ def test_a_failed_sync_to_the_disk_is_an_exit_2_naming_the_file(spec, tmp_path, 
     assert record(out)["resumed_at_epoch"] == 1 and [r["epoch"] for r in history(out)] == [1, 2]
 
 
+@pytest.mark.parametrize("point", ["train.checkpoint.written:1", "train.checkpoint.write_best:1",
+                                   "train.checkpoint.best:1"])
+def test_a_failed_save_leaves_no_temporary_file(tmp_path, fault, point):
+    """A save that fails after its files were written removes them (hundreds of MB for a large
+    model) and the second names of the files it replaced; what was in place stays."""
+    from archspec.train.checkpoint import Checkpoints
+
+    ck = Checkpoints(tmp_path, log=lambda m: None)
+    values = [np.arange(1000, dtype=np.float32)], [np.ones(10, np.float32)]
+    ck.save(*values, 1, {}, best=True)
+    ck.save(*values, 2, {}, best=True)
+    fault(point + ":enospc")
+    with pytest.raises(FileError, match=r"(writing the checkpoint of epoch 3|writing the best epoch's copy \(epoch 3; "
+                                        r"its checkpoint state\.npz is in place\)) failed: no space left"):
+        ck.save(*values, 3, {}, best=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.npz", "checksums.json", "previous.npz", "state.npz"]
+    assert ck.load().epoch == (2 if point.endswith("written:1") else 3)
+
+
+def test_an_error_in_the_sync_thread_is_raised_by_the_next_save(tmp_path, fault):
+    """Whatever the sync thread raises reaches the caller (here a simulated kill), not stderr."""
+    from archspec.train.checkpoint import Checkpoints
+
+    ck = Checkpoints(tmp_path, log=lambda m: None)
+    values = [np.arange(10, dtype=np.float32)], []
+    fault("train.checkpoint.sync:1:crash")
+    ck.save(*values, 1, {}, best=False)
+    with pytest.raises(faults.Killed, match="train.checkpoint.sync"):
+        ck.save(*values, 2, {}, best=False)
+
+
 def test_a_state_file_is_read_back_byte_for_byte(tmp_path):
     from archspec.train.checkpoint import _reads_back
 
