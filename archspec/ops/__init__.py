@@ -26,7 +26,7 @@ from typing import Callable
 from archspec.ops.opdef import BASE_ARGS, Op, OpDef, Registry, keras_op, snake_case, with_catalog
 
 __all__ = ["ARG_ALIASES", "STEP_KEYS", "Op", "OpDef", "Registry", "get_op", "keras_op",
-           "register_layer", "register_op", "registry", "snake_case"]
+           "register_layer", "register_op", "registry", "snake_case", "user_ops"]
 
 _CATALOG = Path(__file__).resolve().parent.parent / "data" / "keras_layers.json"
 
@@ -64,6 +64,23 @@ def registry() -> Registry:
     for op in (*_standard_ops(), *LAYER_OPS):
         reg.add(op)
     return reg
+
+
+@lru_cache(maxsize=1)
+def _built_in() -> dict[str, OpDef]:
+    """The ops every new process starts with, by name (what :func:`registry` adds first)."""
+    from archspec.ops.rules import LAYER_OPS
+
+    return {op.name: op for op in (*_standard_ops(), *LAYER_OPS)}
+
+
+def user_ops() -> list[OpDef]:
+    """The ops registered in this process on top of the built-in ones (:func:`register_op`,
+    :func:`register_layer`; a built-in op replaced by another too), by name: what a new Python
+    process lacks (the search's workers get them with their job, :mod:`archspec.tune.shipping`)."""
+    reg, built_in = registry(), _built_in()
+    ops = [reg.get(name) for name in reg.names()]
+    return [op for op in ops if op != built_in.get(op.name) or op.factory is not built_in[op.name].factory]
 
 
 def get_op(name: str) -> OpDef | None:

@@ -13,7 +13,9 @@ search started again, resumes from its epoch checkpoint (:mod:`archspec.tune.che
 A child that raises, is killed (SIGKILL, the kernel's out-of-memory killer), crashes (SIGSEGV) or
 exits without its result makes the trial fail with that reason (:class:`TrialProcessError`), and
 the search goes on; a NaN objective fails the trial as in-process. The job and data files are
-pickles that archspec writes and reads back itself, never files from a user.
+pickles that archspec writes and reads back itself, never files from a user. The job carries the
+ops registered in the search's process, a layer of the user's script included
+(:mod:`archspec.tune.shipping`); the child registers them before it builds the trial's model.
 """
 
 from __future__ import annotations
@@ -44,7 +46,11 @@ def run_isolated(tuner, trial, seed: int, curve, args: tuple, kwargs: dict) -> d
     """Run ``trial`` of ``tuner`` (an archspec tuner) in a child process; its metrics at the best
     epoch (keras-tuner's rule), for keras-tuner's oracle. ``curve`` (the tuner's objective
     callback) gets the child's curve and pruning decision; ``hypermodel.fit_seconds`` and
-    ``latency_ms`` the child's. Raises :class:`TrialProcessError` when the child fails."""
+    ``latency_ms`` the child's. Raises :class:`TrialProcessError` when the child fails, and
+    :class:`~archspec.tune.shipping.UnshippableOp` (which stops the search) before starting it
+    when an op registered here cannot be sent to it."""
+    from archspec.tune.shipping import pack_ops
+
     hm = tuner.hypermodel
     trial_dir = Path(tuner.get_trial_dir(trial.trial_id))
     trial_dir.mkdir(parents=True, exist_ok=True)
@@ -54,7 +60,8 @@ def run_isolated(tuner, trial, seed: int, curve, args: tuple, kwargs: dict) -> d
     job = {"hypermodel": hm, "hp": trial.hyperparameters.get_config(), "trial_id": str(trial.trial_id),
            "seed": seed, "objective": (objective.name, objective.direction), "data": str(data),
            "checkpoint": tuner._get_checkpoint_fname(trial.trial_id), "fit": kwargs,
-           "pruner": tuner.pruner, "curves": {k: v for k, v in tuner.curves.items() if k != str(trial.trial_id)}}
+           "pruner": tuner.pruner, "curves": {k: v for k, v in tuner.curves.items() if k != str(trial.trial_id)},
+           "ops": pack_ops("--isolate")}  # (an op that cannot be sent: UnshippableOp stops the search)
     job_path, result_path = trial_dir / JOB, trial_dir / RESULT
     result_path.unlink(missing_ok=True)
     with open(job_path, "wb") as f:
@@ -177,8 +184,10 @@ def _child(job_path: str) -> int:
         import keras_tuner as kt
         from keras_tuner.src.engine.tuner_utils import SaveBestEpoch
 
+        from archspec.tune.shipping import unpack_ops
         from archspec.tune.trials import _Curve, _plain
 
+        unpack_ops(job.get("ops"))  # the search's custom ops, before the trial's spec is resolved
         with open(job["data"], "rb") as f:
             data = pickle.load(f)
         hm = job["hypermodel"]

@@ -19,6 +19,8 @@ trial that kills whatever runs it fails alone, with its reason. A worker is star
 :data:`RESTARTS` times in a row (a trial it ends clears the count); after that its running trial ends ``failed`` with the reason
 (:func:`archspec.tune.chief.abandon`), and when no worker is left the chief writes the results
 of what ran and says so (the same command resumes the rest). Workers never outlive the chief.
+The job carries the ops registered in the chief's process, a layer of the user's script included
+(:mod:`archspec.tune.shipping`); a worker registers them before it resolves the spec.
 """
 
 from __future__ import annotations
@@ -142,10 +144,15 @@ def start_workers(directory, n: int, spec, kwargs: dict, gpus: list[str], env: d
                   log: bool = True) -> "Workers":
     """Start ``n`` workers of the search in ``directory`` (this process is its chief, serving at
     ``env``'s ``KERASTUNER_ORACLE_IP``/``PORT``), each running ``search(spec, directory=directory,
-    **kwargs)`` as keras-tuner worker ``tunerI``, on the devices of :func:`plan_workers`."""
+    **kwargs)`` as keras-tuner worker ``tunerI``, on the devices of :func:`plan_workers`. The job
+    carries the ops registered in this process (:mod:`archspec.tune.shipping`): a layer registered
+    in the user's script reaches the workers; one that cannot be sent raises a SpecError
+    (:class:`~archspec.tune.shipping.UnshippableOp`) here, before any worker starts."""
+    from archspec.tune.shipping import pack_ops
+
     plans = plan_workers(n, available_cpus(), gpus)
     job = {"spec": spec, "kwargs": dict(kwargs, directory=str(directory), overwrite=False, write_model=False,
-                                        log=True, hparams=False)}
+                                        log=True, hparams=False), "ops": pack_ops("--parallel")}
     if gpus and n > len(gpus):  # GPUs shared: each worker takes memory as it needs it, not all of it
         env = dict(env, TF_FORCE_GPU_ALLOW_GROWTH="true")
     workers = Workers(directory, job, plans, env, log=log)
@@ -325,9 +332,11 @@ def _worker(job_path: str, tuner_id: str, isolate: bool) -> int:
         tf.config.threading.set_inter_op_parallelism_threads(min(2, len(cpus)))
     from archspec.errors import ArchspecError
     from archspec.tune.search import search
+    from archspec.tune.shipping import unpack_ops
 
     kwargs = dict(job["kwargs"], isolate=job["kwargs"].get("isolate") or isolate)
     try:
+        unpack_ops(job.get("ops"))  # the search's custom ops, before the spec is resolved here
         search(job["spec"], **kwargs)
     except ArchspecError as err:
         print(f"error: worker {tuner_id}: {err}", flush=True)

@@ -285,8 +285,7 @@ def _search(spec, *, directory, tuner, max_trials, max_epochs, epochs, budget, d
             failure = RunError(f"the search stopped before its end: no worker was left after {len(result.rows)} "
                                "trial(s) (" + ("; ".join(searcher.workers.gone()) or "they exited") + ")",
                                hint="the results of the trials that ended are written; the same command "
-                                    "goes on with the search (a layer registered in your script's __main__ "
-                                    "does not reach the workers: register it in a module they import)")
+                                    "goes on with the search once the workers' error above is mended")
         if failure or stopped:
             raise failure or stopped
         if unmet:

@@ -5,7 +5,9 @@ builds a model.
 One small grid search (four trials of a two-layer model on the UCI digits, one epoch each) in real
 child processes: trial 0's process raises (``ARCHSPEC_FAULT=...:enospc``, an OSError), trial 1
 trains with a learning rate of 1e30 (its loss is NaN), trial 2 trains, trial 3's process is killed
-with SIGKILL (``ARCHSPEC_FAULT=...:kill``). The faults fire before the child imports TensorFlow."""
+with SIGKILL (``ARCHSPEC_FAULT=...:kill``). The faults fire before the child imports TensorFlow.
+The model holds a layer registered from the search's ``__main__`` (as a user's script registers
+it): each child receives it with its job (archspec.tune.shipping), or could not build the model."""
 
 from __future__ import annotations
 
@@ -17,7 +19,10 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("keras_tuner")
+import h5py  # noqa: E402
+
 import archspec.faults as faults  # noqa: E402
+import archspec.ops  # noqa: E402
 from archspec.tune import search  # noqa: E402
 from archspec.tune.hypermodel import HyperModel  # noqa: E402
 from archspec.tune.isolate import LOG, RESULT, TrialProcessError, best_epoch  # noqa: E402
@@ -28,6 +33,7 @@ name: tiny_isolate
 input: {shape: [8, 8, 1]}
 body:
   - flatten
+  - gain
   - dense: {units: {hp: choice, values: [4, 8], default: 8, name: units}, activation: relu}
   - dense: {units: 10, activation: softmax}
 train:
@@ -39,6 +45,23 @@ train:
   epochs: 1
 """
 SEED = 5
+#: the user's script: one layer, defined and registered in its __main__
+SCRIPT = """
+import keras
+
+from archspec.ops import register_layer
+
+
+class Gain(keras.layers.Layer):
+    def build(self, input_shape):
+        self.g = self.add_weight(shape=(1,), initializer="ones")
+
+    def call(self, x):
+        return x * self.g
+
+
+register_layer(Gain)
+"""
 
 
 @pytest.fixture(scope="module")
@@ -59,11 +82,14 @@ def searched(tmp_path_factory):
         raise AssertionError("the search's process built a model")
 
     mp.setattr(HyperModel, "build", build)
+    archspec.ops.registry.cache_clear()
+    exec(compile(SCRIPT, "<script>", "exec"), {"__name__": "__main__"})
     try:
         result = search(spec, directory=root / "run", tuner="grid", max_trials=4, seed=SEED, isolate=True,
                         objective="val_loss", write_model=False, log=False, hparams=False)
     finally:
         mp.undo()
+        archspec.ops.registry.cache_clear()
     return root / "run", {r["trial_id"]: r for r in result.rows}
 
 
@@ -83,7 +109,9 @@ def test_the_child_wrote_the_trial_files(searched):
     trial = directory / PROJECT / "trial_2"
     child = json.loads((trial / RESULT).read_text())
     assert child["history"]["val_loss"] == [pytest.approx(rows["2"]["objective"])]
-    assert (trial / "checkpoint.weights.h5").is_file()  # keras-tuner's best epoch, as in-process
+    with h5py.File(trial / "checkpoint.weights.h5") as weights:  # keras-tuner's best epoch, as in-process
+        assert weights["layers/gain/vars/0"].shape == (1,)  # the child's model had the script's layer
+    assert rows["2"]["params"] == (64 * 4 + 4) + 1 + (4 * 10 + 10)
     record = json.loads((trial / RECORD).read_text())
     assert record["curve"] == child["curve"] and record["fit_seconds"] == child["fit_seconds"] > 0
     assert record["pid"] == child["pid"] != os.getpid()  # the trial's process, not the search's
@@ -132,3 +160,32 @@ def test_a_trial_process_exits_when_its_search_is_killed(tmp_path):
     else:
         os.kill(pid, 9)
         pytest.fail("the trial's process outlived its search")
+
+
+def test_a_layer_that_cannot_reach_the_trials_processes_stops_the_search(tmp_path):
+    """At the first trial, before its process starts: not one failed trial after another."""
+    import threading
+
+    import keras
+
+    from archspec.tune.shipping import UnshippableOp
+
+    class Locked(keras.layers.Layer):
+        lock = threading.Lock()  # cloudpickle refuses a lock
+
+        def call(self, x):
+            return x
+
+    Locked.__module__ = "__main__"  # as a class of the user's script
+    spec = tmp_path / "tiny_isolate.yaml"
+    spec.write_text(SPEC.replace("- gain", "- locked"))
+    archspec.ops.registry.cache_clear()
+    archspec.ops.register_layer(Locked)
+    try:
+        with pytest.raises(UnshippableOp, match=r"at `--isolate`: error: the layer `locked` .* cannot be sent to the "
+                           r"trials' processes"):
+            search(spec, directory=tmp_path / "run", tuner="grid", max_trials=4, seed=SEED, isolate=True,
+                   write_model=False, log=False, hparams=False)
+    finally:
+        archspec.ops.registry.cache_clear()
+    assert not list((tmp_path / "run" / PROJECT).glob("trial_*/" + LOG))  # no trial's process started

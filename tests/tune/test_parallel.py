@@ -4,7 +4,9 @@ of the machine; the mistakes refused before TensorFlow.
 The search test is one real run (a chief and two worker processes on 127.0.0.1, keras-tuner's
 oracle served over gRPC): each worker is killed with SIGKILL after its first trial's first epoch
 (``ARCHSPEC_FAULT``, which a restarted worker does not inherit), started again by the chief, and
-its trial resumes from that epoch; every trial ends exactly once."""
+its trial resumes from that epoch; every trial ends exactly once. A second run registers a layer in
+its script's ``__main__``: the worker receives it. A worker's error, and a layer that cannot be
+sent, are tested in this process, with a shell script for the worker."""
 
 from __future__ import annotations
 
@@ -88,39 +90,110 @@ def test_two_workers_killed_mid_trial_are_restarted_and_no_trial_is_lost_or_run_
     assert not list((directory / PROJECT).glob("trial_*/epochs"))
 
 
-CUSTOM = '''\
+CUSTOM = """\
+import json
 import sys
 
 import keras
 
 import archspec
 from archspec.ops import register_layer
+from archspec.ops.base import Result
 
 
-class Halve(keras.layers.Layer):
+@keras.saving.register_keras_serializable("parallel_test")
+class Gain(keras.layers.Layer):
+    def build(self, input_shape):
+        self.g = self.add_weight(shape=(1,), initializer="ones")
+
     def call(self, x):
-        return x * 0.5
+        return x * self.g
 
 
-register_layer(Halve)
-spec = sys.argv[1].replace("- flatten", "- flatten\\n  - halve")
-try:
-    archspec.search(archspec.loads(spec), directory=sys.argv[2], max_trials=2, parallel=1, log=False)
-except archspec.RunError as err:
-    print(err)
-'''
+def gain_rule(args, shapes):
+    return Result(tuple(shapes[0]), params=1)
+
+
+register_layer(Gain, rule=gain_rule)
+spec = sys.argv[1].replace("- flatten", "- flatten\\n  - gain")
+result = archspec.search(archspec.loads(spec), directory=sys.argv[2], tuner="grid", max_trials=2, parallel=1,
+                         log=False, write_model=False, hparams=False)
+print(json.dumps([[r["values"]["units"], r["status"], r["params"]] for r in result.rows]))
+"""
 
 
 @pytest.mark.slow
-def test_a_worker_that_cannot_run_the_spec_stops_the_search_with_its_error(tmp_path):
-    """A layer registered in the calling script's __main__ does not reach a worker (a new Python
-    process): the worker prints why and stops, and the search says so, with the way out."""
+def test_a_layer_registered_in_the_script_s_main_reaches_the_workers(tmp_path):
+    """A layer (and its rule) defined and registered in the calling script's __main__ travels to
+    the worker, a new Python process, with its job (archspec.tune.shipping): its trials build,
+    train and count the layer's weight."""
     script = tmp_path / "custom.py"
     script.write_text(CUSTOM)
     run = subprocess.run([sys.executable, str(script), SPEC, str(tmp_path / "search")], cwd=ROOT,
                          capture_output=True, text=True, timeout=300)
-    out = run.stdout
-    assert run.returncode == 0, run.stderr[-3000:]
-    assert re.search(r"error: the search stopped before its end: no worker was left after 0 trial\(s\) \(tuner0: "
-                     r".*unknown layer or block `halve`", out), out
-    assert "register it in a module they import" in out
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    rows = json.loads(run.stdout.splitlines()[-1])
+    assert len(rows) == 2 and {status for _, status, _ in rows} == {"completed"}, rows
+    for units, _, params in rows:  # flatten (64) -> gain (1 weight) -> dense(units) -> dense(10)
+        assert params == 1 + (64 * units + units) + (units * 10 + 10)
+    log = (tmp_path / "search" / "workers" / "tuner0.log").read_text()
+    assert not re.search(r"^error", log, re.M), log
+
+
+@pytest.fixture
+def fake_workers(tmp_path, monkeypatch):
+    """An in-process search whose workers are a shell script instead of Python: ``sys.executable``
+    runs it (``-m archspec.tune.parallel JOB tunerI``), so no worker imports TensorFlow."""
+    from archspec._env import quiet_tensorflow
+    from archspec.tune import parallel
+
+    quiet_tensorflow()  # (its first call starts a process of sys.executable)
+    monkeypatch.setattr(parallel, "gpus_for_workers", lambda: [])
+    worker = tmp_path / "worker.sh"
+    worker.write_text('#!/bin/sh\necho "error: worker $4: the worker\'s own error"\nexit 4\n')  # (FAILED)
+    worker.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(worker))
+    spec = tmp_path / "tiny_parallel.yaml"
+    spec.write_text(SPEC)
+    return spec
+
+
+def test_a_worker_that_cannot_run_the_spec_stops_the_search_with_its_error(fake_workers, tmp_path):
+    """A worker that reports an error (and exits with FAILED) is not started again; with no
+    worker left the search stops, saying why the worker went."""
+    from archspec.errors import RunError
+    from archspec.tune import search
+
+    with pytest.raises(RunError, match=r"^error: the search stopped before its end: no worker was left after 0 "
+                       r"trial\(s\) \(tuner0: the worker's own error\)"):
+        search(fake_workers, directory=tmp_path / "search", max_trials=2, parallel=1, log=False)
+    assert (tmp_path / "search" / "workers" / "tuner0.log").read_text() == \
+        "error: worker tuner0: the worker's own error\n"  # started once
+
+
+def test_a_layer_that_cannot_reach_the_workers_stops_the_search_before_they_start(fake_workers, tmp_path):
+    import threading
+
+    import keras
+
+    import archspec.ops
+    from archspec.tune import search
+    from archspec.tune.shipping import UnshippableOp
+
+    class Locked(keras.layers.Layer):
+        lock = threading.Lock()  # cloudpickle refuses a lock
+
+        def call(self, x):
+            return x
+
+    Locked.__module__ = "__main__"  # as a class of the user's script
+    archspec.ops.registry.cache_clear()
+    archspec.ops.register_layer(Locked)
+    try:
+        with pytest.raises(UnshippableOp, match=r"at `--parallel`: error: the layer `locked` \(class __main__\."
+                           r"test_a_layer_that_cannot_reach_the_workers.*\.Locked\) cannot be sent to the worker "
+                           r"processes(?s:.*)Hint: define `locked`'s class in a module of its own"):
+            search(fake_workers, directory=tmp_path / "search", max_trials=2, parallel=1, log=False)
+    finally:
+        archspec.ops.registry.cache_clear()
+    assert not (tmp_path / "search" / "workers" / "tuner0.log").exists()
