@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -138,7 +139,10 @@ def run_archspec(name, model_fn, data, args, out: Path) -> float:
                                     "validation_split": 0, "test_split": 0, "seed": 0,
                                     "optimizer": {"name": "sgd", "learning_rate": 0.01, "momentum": 0.9}})
     timer = EpochTimer()  # last callback: its epoch includes archspec's checkpoint, history and TensorBoard work
-    train(model_fn, cfg, output=out, verbose=0, log=lambda m: None, model_name=name, callbacks=[timer.callback])
+    try:
+        train(model_fn, cfg, output=out, verbose=0, log=lambda m: None, model_name=name, callbacks=[timer.callback])
+    finally:
+        shutil.rmtree(out, ignore_errors=True)  # a ResNet-50 run directory holds about 1 GB
     return _ips(timer.seconds[1:], args)
 
 
@@ -199,8 +203,7 @@ def main(argv=None) -> int:
     if args.intra or args.inter:
         tf.config.threading.set_intra_op_parallelism_threads(args.intra)
         tf.config.threading.set_inter_op_parallelism_threads(args.inter)
-    import archspec
-    from archspec.tools.bench import gpu_peak, machine
+    from archspec.tools.bench import machine
 
     print(machine())
     print(f"fused batch norm (archspec): {os.environ.get('ARCHSPEC_FUSED_BN', '1') != '0'}; "
@@ -209,6 +212,17 @@ def main(argv=None) -> int:
           f"inter {tf.config.threading.get_inter_op_parallelism_threads() or 'default'}; precision {args.precision}; "
           f"load average {os.getloadavg()[0]:.2f}")
     tmp = Path(tempfile.mkdtemp(prefix="bench_train_"))
+    try:
+        return _bench(args, tf, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _bench(args, tf, tmp: Path) -> int:
+    """The measurements (main's), with their data and run directories in ``tmp``."""
+    import archspec
+    from archspec.tools.bench import gpu_peak
+
     rng = np.random.default_rng(0)
 
     def npz(name, n, shape):
