@@ -120,7 +120,12 @@ def _reachable_layers(model):
 
 def _replace(layer):
     make = _replacement(layer)
-    return make(layer) if make else layer
+    if make is None:
+        return layer
+    try:
+        return make(layer)
+    except Exception:  # noqa: BLE001 (e.g. a subclass whose config does not rebuild it): left as it is,
+        return layer   # and the exporter names it if it does not convert
 
 
 def _replacement(layer):

@@ -61,7 +61,7 @@ def run_isolated(tuner, trial, seed: int, curve, args: tuple, kwargs: dict) -> d
            "seed": seed, "objective": (objective.name, objective.direction), "data": str(data),
            "checkpoint": tuner._get_checkpoint_fname(trial.trial_id), "fit": kwargs,
            "pruner": tuner.pruner, "curves": {k: v for k, v in tuner.curves.items() if k != str(trial.trial_id)},
-           "ops": pack_ops("--isolate")}  # (an op that cannot be sent: UnshippableOp stops the search)
+           "ops": tuner.shipped_ops if hasattr(tuner, "shipped_ops") else pack_ops("--isolate")}
     job_path, result_path = trial_dir / JOB, trial_dir / RESULT
     result_path.unlink(missing_ok=True)
     with open(job_path, "wb") as f:

@@ -231,6 +231,10 @@ def _search(spec, *, directory, tuner, max_trials, max_epochs, epochs, budget, d
     searcher = make_tuner(hm, tuner, directory=directory, objective=metric.name, direction=metric.direction,
                           max_trials=max_trials, max_epochs=max_epochs, budget=budget, seed=seed,
                           overwrite=overwrite, strategy=strategy, log=log, pruner=pruner, isolate=isolate)
+    if isolate:  # the search's custom ops, packed once for every trial's process (one that cannot be
+        from archspec.tune.shipping import pack_ops  # sent stops the search here, before any trial)
+
+        searcher.shipped_ops = pack_ops("--isolate")
     if not worker:  # what the results table and --summary need to know of this search
         write_settings(directory, {"objectives": [str(o) for o in objectives], "pick": pick,
                                    "prune": None if pruner is None else vars(pruner)})

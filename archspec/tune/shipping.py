@@ -79,15 +79,17 @@ def unpack_ops(shipment: dict | None) -> list[OpDef]:
     if not shipment:
         return []
     sys.path.extend(p for p in shipment["path"] if p not in sys.path)  # after this process's own
-    done = []
-    for name, blob in shipment["ops"]:
-        try:
-            entry = pickle.loads(blob)
+    entries = []
+    for name, blob in shipment["ops"]:  # first every op loaded: the imports of their modules run their
+        try:                            # own register_layer calls, which the ops shipped then replace
+            entries.append(pickle.loads(blob))
         except Exception as err:  # noqa: BLE001 (ModuleNotFoundError, AttributeError, ...)
             raise RunError(f"the layer `{name}` registered in the search's process cannot be loaded in this "
                            f"process: {type(err).__name__}: {err}",
                            hint=f"define `{name}`'s class in a module of its own that every process can import "
                                 "(beside your script, or installed) and call register_layer there") from None
+    done = []
+    for entry in entries:
         done.append(_register(entry["op"]))
         if entry["keras"] is not None:
             _keras_register(entry["op"].factory, entry["keras"])

@@ -258,3 +258,22 @@ def test_without_onnxruntime_the_cli_says_what_to_install(tmp_path):
     assert "error: --format onnx needs tf2onnx and onnxruntime: `onnxruntime` cannot be imported" in run.stderr
     assert "Hint: pip install 'archspec-keras[onnx]'" in run.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_layer_whose_copy_cannot_be_made_is_left_for_the_exporter_to_name(keras):
+    """A user's subclass with exact GELU whose config does not rebuild it: the export copy keeps
+    the layer itself (the exporter then names it, as before the copy existed), no traceback."""
+    from archspec.tools.onnx_compat import onnx_compatible
+
+    class NeedsExtra(keras.layers.Dense):
+        def __init__(self, extra, **kwargs):  # `extra` is not in its config
+            super().__init__(**kwargs)
+            self.extra = extra
+
+    inputs = keras.Input((4,))
+    layer = NeedsExtra(1, units=3, activation="gelu")
+    gelu = keras.layers.Activation("gelu")
+    model = keras.Model(inputs, gelu(layer(inputs)))
+    copy = onnx_compatible(model)
+    assert copy is not model and copy.layers[1] is layer  # left as it is
+    assert copy.layers[2] is not gelu and copy.layers[2].name == gelu.name  # the other one still replaced

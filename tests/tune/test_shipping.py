@@ -180,3 +180,32 @@ def test_a_layer_that_cannot_be_loaded_there_is_named(fresh_registry, monkeypatc
     with pytest.raises(RunError, match=r"the layer `gone` registered in the search's process cannot be loaded in "
                        r"this process: ModuleNotFoundError: No module named 'shipping_gone'"):
         unpack_ops(shipment)
+
+
+def test_a_script_that_replaced_a_library_s_layer_ships_its_own(fresh_registry, tmp_path, monkeypatch):
+    """A library registers `gain_lib` and `other_lib` when imported; the script replaces `gain_lib`
+    with its own class. In the other process, loading `other_lib` imports the library again (which
+    registers both of its own): the script's `gain_lib` still wins, and nothing collides."""
+    (tmp_path / "shipping_lib.py").write_text(
+        "import keras\nfrom archspec.ops import register_layer\n"
+        "class GainLib(keras.layers.Layer):\n    def call(self, x):\n        return x * 2.0\n"
+        "class OtherLib(keras.layers.Layer):\n    def call(self, x):\n        return x\n"
+        "register_layer(GainLib)\nregister_layer(OtherLib)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import shipping_lib
+
+    namespace = {"__name__": "__main__"}
+    exec("import keras\nclass GainLib(keras.layers.Layer):\n    def call(self, x):\n        return x * 3.0\n",
+         namespace)
+    archspec.ops.registry().remove("gain_lib")
+    register_layer(namespace["GainLib"])
+    shipment = pack_ops("--parallel")
+    assert sorted(name for name, _ in shipment["ops"]) == ["gain_lib", "other_lib"]
+
+    monkeypatch.delitem(sys.modules, "shipping_lib")  # the other process: the library not imported yet
+    archspec.ops.registry.cache_clear()
+    ops = unpack_ops(shipment)
+    assert sorted(op.name for op in ops) == ["gain_lib", "other_lib"]
+    assert get_op("gain_lib").factory.__module__ == "__main__"
+    assert get_op("other_lib").factory.__module__ == "shipping_lib" and get_op("other_lib").factory is not \
+        shipping_lib.OtherLib  # (imported again)
